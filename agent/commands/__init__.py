@@ -1,0 +1,21 @@
+"""Command groups of the `tiebreak` command line, one module each."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agent.i18n import t
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """The `--config` option shared by commands that read the agent configuration."""
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        help=t(
+            "fichier TOML (défaut : ./tiebreak.toml puis /etc/tiebreak/agent.toml)",
+            "TOML file (default: ./tiebreak.toml then /etc/tiebreak/agent.toml)",
+        ),
+    )

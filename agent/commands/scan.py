@@ -1,0 +1,92 @@
+"""`tiebreak scan`: run the probes on the declared scope and write the draft inventory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from agent.commands import add_config_option
+from agent.i18n import t
+
+
+def register(commands: Any) -> None:
+    """Add the `scan` command."""
+    scan = commands.add_parser(
+        "scan",
+        help=t("lancer un scan et écrire l'inventaire", "run a scan and write the inventory"),
+        description=t(
+            "Lance les sondes sur le périmètre déclaré et écrit le brouillon d'inventaire (JSON). "
+            "Codes de sortie : 0 complet, 1 partiel, 2 erreur de configuration.",
+            "Runs the probes on the declared scope and writes the draft inventory (JSON). "
+            "Exit codes: 0 complete, 1 partial, 2 configuration error.",
+        ),
+    )
+    add_config_option(scan)
+    scan.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help=t(
+            "fichier d'inventaire (défaut : tiebreak-<organisation>-<horodatage UTC>.json)",
+            "inventory file (default: tiebreak-<organisation>-<UTC timestamp>.json)",
+        ),
+    )
+    scan.add_argument(
+        "--probe",
+        "-p",
+        action="append",
+        metavar="NOM|ÉTIQUETTE",
+        help=t(
+            "sonde ou étiquette à lancer (répétable ; défaut : [probes] enable)",
+            "probe or tag to run (repeatable; default: [probes] enable)",
+        ),
+    )
+    scan.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help=t("n'afficher que les erreurs (cron)", "print errors only (cron)"),
+    )
+    scan.set_defaults(handler=_scan)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from agent.cli import EXIT_COMPLETE, EXIT_CONFIG, EXIT_PARTIAL, error
+    from agent.config import ConfigError, load_config
+    from agent.scan import check_writable, default_output, plan_probes, run_scan, write_inventory
+
+    try:
+        _path, config = load_config(args.config)
+        plan = plan_probes(config, args.probe)
+    except ConfigError as exc:
+        error(str(exc))
+        return EXIT_CONFIG
+    output: Path = args.output or default_output(config)
+    try:
+        check_writable(output)
+    except OSError as exc:
+        error(str(exc))
+        return EXIT_CONFIG
+
+    if args.quiet:
+        outcome = run_scan(config, plan)
+    else:
+        from agent.display import ScanDisplay
+
+        with ScanDisplay([p.probe.name for p in plan]) as display:
+            outcome = run_scan(config, plan, display.update)
+
+    try:
+        write_inventory(outcome.inventory, output)
+    except OSError as exc:
+        error(t(f"écriture de {output} impossible : {exc}", f"cannot write {output}: {exc}"))
+        return EXIT_CONFIG
+    for run in outcome.inventory.probes:
+        if run.status in ("failed", "timeout"):
+            error(f"{run.name}: {run.status}: {run.error}")
+    if not args.quiet:
+        from agent.display import print_summary
+
+        print_summary(outcome.inventory, output)
+    return EXIT_COMPLETE if outcome.complete else EXIT_PARTIAL

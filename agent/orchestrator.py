@@ -1,0 +1,136 @@
+"""Run the selected probes concurrently, each under its own timeout, and record how each ended.
+
+Each probe runs in a daemon thread: a probe that hangs is abandoned at its deadline (the process
+can still exit), its status is `timeout`, and what it emitted until then is kept. A probe that
+raises is `failed` with its error; the others go on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from inventory import Observation, ProbeRun, ProbeStatus
+from probes.base import Emitter, Probe, ProbeCancelled, ProbeContext
+
+ProgressCallback = Callable[[str, str, ProbeRun | None], None]
+"""Called with (probe name, event, run): events are `start` and `end` (run set on `end`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedProbe:
+    """A probe to run and the timeout it gets."""
+
+    probe: Probe
+    timeout: float
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """What the probes produced: their runs and all observations, in probe order."""
+
+    runs: list[ProbeRun]
+    observations: list[Observation]
+
+    @property
+    def complete(self) -> bool:
+        """True when no probe failed or timed out."""
+        return all(r.status in (ProbeStatus.OK, ProbeStatus.SKIPPED) for r in self.runs)
+
+
+class _Worker:
+    """One probe in its thread."""
+
+    def __init__(self, planned: PlannedProbe, ctx: ProbeContext) -> None:
+        self.planned = planned
+        self.ctx = ctx
+        self.out = Emitter(planned.probe.name)
+        self.error: str | None = None
+        self.done = threading.Event()
+        self.started = 0.0
+        self.ended = 0.0
+        self.thread = threading.Thread(
+            target=self._run, name=f"probe-{planned.probe.name}", daemon=True
+        )
+
+    def _run(self) -> None:
+        try:
+            self.planned.probe.run(self.ctx, self.out)
+        except ProbeCancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - any probe error is recorded, never fatal
+            frame = traceback.extract_tb(exc.__traceback__)[-1:]
+            where = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
+            self.error = f"{type(exc).__name__}: {exc}{where}"
+        finally:
+            self.ended = time.monotonic()
+            self.done.set()
+
+
+def run_probes(
+    plan: Sequence[PlannedProbe],
+    ctx: ProbeContext,
+    progress: ProgressCallback | None = None,
+) -> ScanResult:
+    """Run every planned probe concurrently and wait for each until its own deadline."""
+    notify = progress or (lambda _name, _event, _run: None)
+    runs: dict[str, ProbeRun] = {}
+    collected: dict[str, list[Observation]] = {}
+    workers: list[_Worker] = []
+    for planned in plan:
+        reason = planned.probe.unavailable(ctx)
+        if reason is not None:
+            runs[planned.probe.name] = ProbeRun(
+                name=planned.probe.name, status=ProbeStatus.SKIPPED, duration_s=0.0, error=reason
+            )
+            notify(planned.probe.name, "end", runs[planned.probe.name])
+            continue
+        worker = _Worker(planned, ctx)
+        worker.started = time.monotonic()
+        worker.thread.start()
+        notify(planned.probe.name, "start", None)
+        workers.append(worker)
+
+    pending = list(workers)
+    while pending:
+        now = time.monotonic()
+        for worker in list(pending):
+            deadline = worker.started + worker.planned.timeout
+            if worker.done.is_set() or now >= deadline:
+                if not worker.done.is_set():
+                    worker.out.cancelled.set()
+                collected[worker.planned.probe.name] = list(worker.out.observations)
+                runs[worker.planned.probe.name] = _record(worker, now)
+                notify(worker.planned.probe.name, "end", runs[worker.planned.probe.name])
+                pending.remove(worker)
+        if pending:
+            next_deadline = min(w.started + w.planned.timeout for w in pending)
+            pending[0].done.wait(timeout=max(0.0, min(0.05, next_deadline - time.monotonic())))
+
+    ordered = [runs[p.probe.name] for p in plan]
+    observations = [o for p in plan for o in collected.get(p.probe.name, [])]
+    return ScanResult(runs=ordered, observations=observations)
+
+
+def _record(worker: _Worker, now: float) -> ProbeRun:
+    name = worker.planned.probe.name
+    if not worker.done.is_set():
+        return ProbeRun(
+            name=name,
+            status=ProbeStatus.TIMEOUT,
+            duration_s=round(now - worker.started, 3),
+            observations=len(worker.out.observations),
+            error=f"délai dépassé / timed out after {worker.planned.timeout:g} s",
+            notes=list(worker.out.notes),
+        )
+    return ProbeRun(
+        name=name,
+        status=ProbeStatus.FAILED if worker.error else ProbeStatus.OK,
+        duration_s=round(worker.ended - worker.started, 3),
+        observations=len(worker.out.observations),
+        error=worker.error,
+        notes=list(worker.out.notes),
+    )

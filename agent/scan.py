@@ -1,0 +1,183 @@
+"""Build a draft inventory: plan the probes from the configuration, run them, identify products."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tempfile
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent import __version__
+from agent.config import Config, ConfigError
+from agent.orchestrator import PlannedProbe, ProgressCallback, run_probes
+from inventory import (
+    Agent,
+    Inventory,
+    Organisation,
+    ProbeStatus,
+    Scope,
+    Summary,
+)
+from probes import registry
+from probes.base import DirectorySettings, DnsSettings, ProbeContext
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    """The inventory and whether every probe completed."""
+
+    inventory: Inventory
+    complete: bool
+
+
+def plan_probes(config: Config, selectors: list[str] | None = None) -> list[PlannedProbe]:
+    """Probes to run: `--probe` wins over `[probes] enable`; `disable` always applies."""
+    enable = selectors or config.probes.enable
+    try:
+        entries = registry.select(enable, config.probes.disable)
+    except registry.UnknownProbeError as exc:
+        names = ", ".join(registry.all_names())
+        tags = ", ".join(sorted(registry.all_tags()))
+        raise ConfigError(
+            None,
+            [
+                f"sonde ou étiquette inconnue / unknown probe or tag {exc}: sondes / probes: "
+                f"{names}; étiquettes / tags: {tags}"
+            ],
+        ) from None
+    unknown = set(config.probes.timeouts) - set(registry.all_names())
+    if unknown:
+        raise ConfigError(
+            None, [f"[probes.timeouts]: sonde inconnue / unknown probe {sorted(unknown)[0]!r}"]
+        )
+    planned = []
+    for entry in entries:
+        probe = entry.load()
+        timeout = config.probes.timeouts.get(
+            entry.name, config.probes.timeout or probe.default_timeout
+        )
+        planned.append(PlannedProbe(probe, timeout))
+    return planned
+
+
+def probe_context(config: Config, root: Path = Path("/")) -> ProbeContext:
+    """What the probes may look at, from the configuration."""
+    directory = None
+    if config.directory is not None:
+        directory = DirectorySettings(
+            url=config.directory.url,
+            bind_dn=config.directory.bind_dn,
+            password=config.directory.password(),
+        )
+    return ProbeContext(
+        root=root,
+        hostname=socket.gethostname(),
+        domains=tuple(config.scope.domains),
+        networks=tuple(config.scope.networks),
+        exclude=tuple(config.scope.exclude),
+        dns=DnsSettings(
+            nameservers=tuple(config.dns.nameservers),
+            port=config.dns.port,
+            timeout=config.dns.timeout,
+        ),
+        directory=directory,
+    )
+
+
+def run_scan(
+    config: Config,
+    plan: list[PlannedProbe],
+    progress: ProgressCallback | None = None,
+    root: Path = Path("/"),
+) -> ScanOutcome:
+    """Run the planned probes and assemble the draft inventory."""
+    from fingerprints.engine import analyse
+
+    ctx = probe_context(config, root)
+    started = datetime.now(UTC)
+    result = run_probes(plan, ctx, progress)
+    analysis = analyse(result.observations)
+    finished = datetime.now(UTC)
+    by_jurisdiction = Counter(f.jurisdiction.value for f in analysis.findings)
+    inventory = Inventory(
+        organisation=Organisation(
+            name=config.organisation.name,
+            siren=config.organisation.siren,
+            type=config.organisation.type,
+        ),
+        agent=Agent(version=__version__, hostname=ctx.hostname),
+        started_at=started,
+        finished_at=finished,
+        scope=Scope(
+            domains=list(ctx.domains),
+            networks=list(ctx.networks),
+            exclude=list(ctx.exclude),
+            directory=config.directory.url if config.directory else None,
+        ),
+        probes=result.runs,
+        observations=result.observations,
+        findings=analysis.findings,
+        unidentified=analysis.unidentified,
+        summary=Summary(
+            observations=len(result.observations),
+            findings=len(analysis.findings),
+            unidentified=len(analysis.unidentified),
+            probes_failed=sum(
+                r.status in (ProbeStatus.FAILED, ProbeStatus.TIMEOUT) for r in result.runs
+            ),
+            findings_by_jurisdiction=dict(sorted(by_jurisdiction.items())),
+            dependency_index=analysis.dependency_index,
+            euros_by_jurisdiction=analysis.euros_by_jurisdiction,
+        ),
+    )
+    return ScanOutcome(inventory=inventory, complete=result.complete)
+
+
+def slug(text: str) -> str:
+    """ASCII, lower-case, dash-separated form of a name, for file names."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60] or "organisation"
+
+
+def default_output(config: Config, now: datetime | None = None) -> Path:
+    """`tiebreak-<organisation>-<UTC timestamp>.json` in the current directory."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return Path(f"tiebreak-{slug(config.organisation.name)}-{stamp}.json")
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, before scanning, if the inventory could not be written to `path`."""
+    if path.is_dir():
+        raise OSError(f"{path}: est un dossier / is a directory")
+    directory = path.parent if str(path.parent) else Path()
+    if not directory.is_dir():
+        raise OSError(f"{directory}: dossier introuvable / directory not found")
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".tiebreak-check-"):
+            pass
+    except OSError as exc:
+        raise OSError(f"{directory}: écriture impossible / cannot write ({exc.strerror})") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OSError(f"{path}: fichier protégé en écriture / file is read-only")
+
+
+def write_inventory(inventory: Inventory, path: Path) -> None:
+    """Write atomically: a temporary file in the same directory, then rename over `path`."""
+    directory = path.parent if str(path.parent) else Path()
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(inventory.to_json())
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

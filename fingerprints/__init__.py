@@ -1,0 +1,1 @@
+"""The catalog of products and vendors, the matching engine and dependency scoring."""

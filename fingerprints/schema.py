@@ -1,0 +1,158 @@
+"""Schema of the catalog files (`fingerprints/catalog/<vendor>.toml`): one vendor and its products.
+
+Unknown keys are refused everywhere. `docs/catalog.md` documents every field and channel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from inventory import Category, Confidence, Criticality, Usage
+
+KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Channel(StrEnum):
+    """Evidence channels a matcher can listen to; the value matched is the observation's value."""
+
+    OS = "os"  # os-release ID ("debian"), "windows", "macos"
+    PACKAGE = "package"  # Linux package name: dpkg, rpm, apk, snap, flatpak app id
+    PACKAGE_WINDOWS = "package.windows"  # Windows Uninstall DisplayName or AppX package name
+    PACKAGE_MACOS = "package.macos"  # macOS bundle identifier
+    PROCESS = "process"  # executable name, lower-case ("teams.exe", "zoom")
+    SERVICE = "service"  # service name (systemd unit without ".service", Windows service)
+    NMAP_SERVICE = "nmap.service"  # nmap product string ("OpenSSH", "Microsoft IIS httpd")
+    NMAP_CPE = "nmap.cpe"  # CPE from nmap, "cpe:/a:openbsd:openssh:9.2p1"
+    HTTP_HEADER = "http.header"  # "name: value", lower-case name ("server: Microsoft-IIS/10.0")
+    DNS_MX = "dns.mx"  # MX host name
+    DNS_NS = "dns.ns"  # NS host name
+    DNS_SPF = "dns.spf"  # domain of an SPF include: or redirect=
+    DNS_TXT = "dns.txt"  # a whole TXT string at the apex ("MS=ms12345678")
+    DNS_CNAME = "dns.cname"  # CNAME target (attribute `name`: the owner name)
+    DNS_SRV = "dns.srv"  # SRV target host
+    DNS_DKIM = "dns.dkim"  # DKIM selector's CNAME target
+    DNS_DMARC = "dns.dmarc"  # domain receiving DMARC rua/ruf reports
+    DNS_CAA = "dns.caa"  # CA domain of a CAA issue/issuewild record
+    DNS_A = "dns.a"  # IPv4 or IPv6 address of the apex, www or an MX host
+    NET_REMOTE = "net.remote"  # remote address of an established connection
+    NET_HOST = "net.host"  # remote host name of a connection (cloud endpoint)
+    LDAP_ROOTDSE = "ldap.rootdse"  # "attribute=value" from the rootDSE ("vendorName=Samba Team")
+    LDAP_CAPABILITY = "ldap.capability"  # an OID from supportedCapabilities / supportedControl
+
+
+class MatchKind(StrEnum):
+    """How a matcher's pattern is compared with an observation's value."""
+
+    EXACT = "exact"  # equal, case-insensitive
+    SUFFIX = "suffix"  # DNS name equal to the pattern or ending with "." + pattern
+    PREFIX = "prefix"  # string starting with the pattern, case-insensitive ("MS=")
+    CIDR = "cidr"  # IP address inside the network
+    CPE = "cpe"  # "vendor:product" of a CPE 2.2 or 2.3 string
+    REGEX = "regex"  # Python regex, full match, case-insensitive; named groups are captured
+
+
+class Matcher(_Strict):
+    """One way of recognising a product from one channel, with examples that prove it."""
+
+    channel: Channel
+    kind: MatchKind
+    pattern: str = Field(min_length=1)
+    confidence: Confidence = Confidence.STRONG
+    usage: Usage | None = Field(
+        default=None, description="usage this evidence suggests when it stands alone"
+    )
+    match: list[str] = Field(min_length=1, description="values that must match")
+    no_match: list[str] = Field(min_length=1, description="values that must not match")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _pattern_is_valid(self) -> Matcher:
+        if self.kind is MatchKind.CIDR:
+            ipaddress.ip_network(self.pattern, strict=True)
+        elif self.kind is MatchKind.REGEX:
+            re.compile(self.pattern)
+        elif self.kind is MatchKind.SUFFIX and (
+            self.pattern.startswith(".") or self.pattern.endswith(".") or " " in self.pattern
+        ):
+            raise ValueError("suffix pattern is a bare domain name, without leading dot")
+        elif self.kind is MatchKind.CPE and self.pattern.count(":") != 1:
+            raise ValueError("cpe pattern is 'vendor:product'")
+        return self
+
+
+class Product(_Strict):
+    """A product or service, its TIE Break classification and how to recognise it."""
+
+    id: str = Field(pattern=KEBAB)
+    name: str
+    category: Category
+    domain: str = Field(pattern=KEBAB)
+    licence: str
+    open_source: bool
+    deployment: Literal["on-premise", "saas", "hybrid"]
+    cpe: str | None = Field(default=None, description="CPE 'vendor:product'")
+    sill: str | None = Field(default=None, description="SILL id")
+    wikidata: str | None = Field(default=None, pattern=r"^Q[0-9]+$")
+    alternatives: list[str] = Field(default_factory=list)
+    criticality: Criticality = Criticality.MEDIUM
+    replaceability: Literal["easy", "moderate", "hard"] = "moderate"
+    implies: list[str] = Field(default_factory=list)
+    matchers: list[Matcher] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Vendor(_Strict):
+    """A vendor, where its legal seat is, who controls it and which laws reach it."""
+
+    id: str = Field(pattern=KEBAB)
+    name: str
+    legal_name: str
+    country: str | None = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    parent: str | None = Field(default=None, pattern=KEBAB)
+    community: bool = Field(default=False, description="open-source project, no controlling firm")
+    website: str
+    exposures: list[str] = Field(default_factory=list)
+    secnumcloud: list[str] = Field(
+        default_factory=list, description="offers qualified SecNumCloud by ANSSI"
+    )
+    sources: dict[str, str] = Field(
+        description="one note per fact: country, parent, exposures, secnumcloud"
+    )
+
+    @field_validator("exposures")
+    @classmethod
+    def _known_exposures(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(KEBAB, value):
+                raise ValueError(f"exposure {value!r} is not kebab-case")
+        return values
+
+    @model_validator(mode="after")
+    def _facts_have_sources(self) -> Vendor:
+        needed = {"country"}
+        if self.parent:
+            needed.add("parent")
+        if self.exposures:
+            needed.add("exposures")
+        if self.secnumcloud:
+            needed.add("secnumcloud")
+        missing = needed - set(self.sources)
+        if missing:
+            raise ValueError(f"sources lacks a note for {', '.join(sorted(missing))}")
+        return self
+
+
+class CatalogFile(_Strict):
+    """One catalog file: a vendor and its products."""
+
+    vendor: Vendor
+    products: list[Product] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Probes: each collects and parses one kind of evidence; none decides vendors."""

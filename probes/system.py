@@ -1,0 +1,82 @@
+"""The `system` probe: operating system name and version, and the host name.
+
+`collect` reads the files; `parse_os_release` is pure and fed captured files by the tests.
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+from pathlib import Path
+from typing import ClassVar
+
+from probes.base import Emitter, Probe, ProbeContext
+
+OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """Parse os-release(5) `KEY=value` lines, with shell quoting, ignoring comments and junk."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, raw = line.partition("=")
+        if not key.isidentifier():
+            continue
+        try:
+            words = shlex.split(raw)
+        except ValueError:
+            words = [raw.strip("\"'")]
+        fields[key] = " ".join(words)
+    return fields
+
+
+class SystemProbe(Probe):
+    """Reports the operating system and the host name."""
+
+    name: ClassVar[str] = "system"
+    tags: ClassVar[frozenset[str]] = frozenset({"local", "system"})
+    summary: ClassVar[str] = "Système d'exploitation et nom d'hôte / OS and host name"
+    default_timeout: ClassVar[float] = 10.0
+
+    def run(self, ctx: ProbeContext, out: Emitter) -> None:
+        """Read os-release under the system root, falling back to `platform`."""
+        release = self._read_os_release(ctx.root, out)
+        if release:
+            name = release.get("NAME", release.get("ID", "unknown"))
+            out.observe(
+                "os",
+                ctx.hostname,
+                name,
+                {
+                    "id": release.get("ID", ""),
+                    "id_like": release.get("ID_LIKE", ""),
+                    "version": release.get("VERSION_ID", ""),
+                    "pretty_name": release.get("PRETTY_NAME", ""),
+                    "source": "os-release",
+                },
+            )
+        else:
+            out.observe(
+                "os",
+                ctx.hostname,
+                platform.system() or "unknown",
+                {"version": platform.release(), "source": "platform"},
+            )
+        out.observe("host", ctx.hostname, ctx.hostname, {"machine": platform.machine()})
+
+    @staticmethod
+    def _read_os_release(root: Path, out: Emitter) -> dict[str, str]:
+        for relative in OS_RELEASE_PATHS:
+            path = root / relative
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                out.note(f"{path}: illisible / unreadable ({exc.strerror})")
+                continue
+            return parse_os_release(text)
+        return {}

@@ -1,0 +1,1 @@
+"""The central server that receives, stores and validates inventories."""
