@@ -11,10 +11,17 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from inventory import OrganisationType, siren_is_valid
 
@@ -73,29 +80,33 @@ class OrganisationConfig(_Section):
         return value.replace(" ", "") if value else None
 
 
+def _check_domain(value: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_label_ok(label) for label in labels):
+        raise ValueError(f"nom de domaine invalide / invalid domain name {value!r}")
+    return name
+
+
+def _check_ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"adresse IP invalide / invalid IP address {value!r}") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+DomainName = Annotated[str, AfterValidator(_check_domain)]
+IpAddress = Annotated[str, AfterValidator(_check_ip)]
+
+
 class ScopeConfig(_Section):
     """`[scope]`: the only domains and networks the agent may look at."""
 
-    domains: list[str] = Field(default_factory=list)
-    networks: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-
-    @field_validator("networks", "exclude")
-    @classmethod
-    def _cidrs(cls, values: list[str]) -> list[str]:
-        return [_check_cidr(v) for v in values]
-
-    @field_validator("domains")
-    @classmethod
-    def _domains(cls, values: list[str]) -> list[str]:
-        cleaned = []
-        for value in values:
-            name = value.strip().rstrip(".").lower()
-            labels = name.split(".")
-            if len(name) > 253 or len(labels) < 2 or not all(_label_ok(label) for label in labels):
-                raise ValueError(f"nom de domaine invalide / invalid domain name {value!r}")
-            cleaned.append(name)
-        return cleaned
+    domains: list[DomainName] = Field(default_factory=list)
+    networks: list[Cidr] = Field(default_factory=list)
+    exclude: list[Cidr] = Field(default_factory=list)
 
 
 def _label_ok(label: str) -> bool:
@@ -201,7 +212,7 @@ def _fields_at(model: type[BaseModel], location: tuple[str | int, ...]) -> list[
 def _describe(error: Any) -> str:
     location: tuple[str | int, ...] = tuple(error["loc"])
     section = f"[{location[0]}]" if location else ""
-    key = ".".join(str(p) for p in location[1:])
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location[1:]).lstrip(".")
     where = f"{section} {key}".strip()
     kind = error["type"]
     if kind == "extra_forbidden":
