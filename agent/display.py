@@ -40,7 +40,7 @@ class ScanDisplay:
             get_renderable=self._render,
             console=self._console,
             refresh_per_second=8,
-            transient=False,
+            transient=True,
         )
 
     def __enter__(self) -> ScanDisplay:
