@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ COMMAND_MODULES = (
     "agent.commands.scan",
     "agent.commands.config",
     "agent.commands.probes",
+    "agent.commands.catalog",
 )
 """Modules that each define `register(commands)`; order is the order of `--help`."""
 
@@ -66,5 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_CONFIG
-    code: int = handler(args)
+    try:
+        code: int = handler(args)
+    except BrokenPipeError:
+        # `tiebreak catalog list | head`: the reader left; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_COMPLETE
+    except KeyboardInterrupt:
+        error(t("interrompu", "interrupted"))
+        return 130
     return code

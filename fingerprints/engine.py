@@ -1,15 +1,43 @@
-"""Turn observations into findings.
+"""Turn observations into findings: a pure function of the observations and the catalog.
 
-Identity stub until the catalog lands: nothing is identified, every observation is kept as
-unidentified so that a person can classify it.
+Each observation is looked up in the compiled indexes of its channel (`fingerprints.index`); every
+matcher that fires adds the observation to the finding of its product at the observation's locus.
+A finding's identity is a hash of product and locus, so the same product seen at the same place by
+several probes is one finding with all its evidence, and keeps its id from one scan to the next.
+
+- confidence: `strong` when any matcher that fired is strong, else `weak`;
+- usage: `current` with any strong evidence; with weak evidence only, `former` when every weak
+  matcher that fired says `usage = "former"`, else `partial` (a verification TXT token alone may
+  outlive a migration);
+- version: the regex group `version`, else the observation's `version` attribute; other named
+  groups become finding attributes (the Microsoft 365 tenant of a DKIM CNAME, for instance);
+- `implies`: a product found at a locus brings the products it implies at the same locus, with
+  `implied_by`, unless they were found there directly;
+- observations on a matcher channel that no matcher recognised are listed as unidentified, for a
+  person to classify; informational channels (dns.soa, dns.error, listen…) are not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from inventory import Finding, Observation
+from fingerprints.catalog import Catalog, default_catalog
+from fingerprints.index import Hit, MatcherRef, MatchIndex
+from fingerprints.jurisdiction import Control, resolve
+from fingerprints.schema import Channel, Product
+from fingerprints.scoring import ScoringConfig, default_scoring, organisation_indexes, score
+from inventory import Confidence, Finding, Observation, Usage
+from inventory.models import safe_text
+
+KNOWN_CHANNELS = frozenset(channel.value for channel in Channel)
+
+NO_HITS: tuple[Hit, ...] = ()
+
+_USAGE_RANK = {Usage.FORMER: 0, Usage.PARTIAL: 1, Usage.CURRENT: 2}
 
 
 @dataclass(slots=True)
@@ -22,6 +50,226 @@ class Analysis:
     euros_by_jurisdiction: dict[str, float] = field(default_factory=dict)
 
 
-def analyse(observations: Sequence[Observation]) -> Analysis:
-    """Identify products in `observations` (stub: identifies none)."""
-    return Analysis(findings=[], unidentified=[o.id for o in observations])
+def finding_id(product: str, locus: str) -> str:
+    """Stable identity of a finding: the same product at the same place gets the same id."""
+    digest = hashlib.sha256(f"{product}\x1f{locus}".encode("utf-8", "surrogatepass"))
+    return "f-" + digest.hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class _Draft:
+    """Evidence gathered for one product at one locus."""
+
+    evidence: dict[str, None] = field(default_factory=dict)
+    matched: dict[str, None] = field(default_factory=dict)
+    strong: bool = False
+    weak_usages: set[Usage | None] = field(default_factory=set)
+    version: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    implied_by: str | None = None
+
+    def add(self, observation: Observation, ref: MatcherRef, captured: Mapping[str, str]) -> None:
+        self.evidence[observation.id] = None
+        self.matched[ref.label] = None
+        matcher = ref.matcher
+        if matcher.confidence is Confidence.STRONG:
+            self.strong = True
+        else:
+            self.weak_usages.add(matcher.usage)
+        if captured:
+            for name, text in captured.items():
+                if name == "version":
+                    self.version = self.version or text
+                else:
+                    self.attributes.setdefault(name, text)
+        if self.version is None:
+            version = observation.attributes.get("version")
+            if isinstance(version, str | int | float) and not isinstance(version, bool):
+                self.version = str(version)
+
+    @property
+    def usage(self) -> Usage:
+        if self.strong:
+            return Usage.CURRENT
+        if self.weak_usages == {Usage.FORMER}:
+            return Usage.FORMER
+        return Usage.PARTIAL
+
+
+class Engine:
+    """A catalog compiled for matching, with its vendors' control resolved once."""
+
+    def __init__(self, catalog: Catalog, scoring: ScoringConfig | None = None) -> None:
+        self.catalog = catalog
+        self.index = MatchIndex.from_catalog(catalog)
+        self.scoring = scoring or default_scoring()
+        self.controls: dict[str, Control] = {
+            vendor_id: resolve(catalog, vendor_id) for vendor_id in catalog.vendors
+        }
+        self._templates: dict[str, Finding] = {}
+
+    def analyse(self, observations: Sequence[Observation]) -> Analysis:
+        """Identify products in `observations`."""
+        # Matching allocates many small objects and creates no cycles; with a large scan alive,
+        # each automatic collection would walk every observation again. Collect afterwards.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._analyse(observations)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _analyse(self, observations: Sequence[Observation]) -> Analysis:
+        drafts: dict[tuple[str, str], _Draft] = {}
+        unidentified: list[str] = []
+        channels = self.index.channels
+        # The same value recurs on many hosts (a package, a resolver, an MX): look it up once.
+        seen: dict[str, dict[str, Sequence[Hit]]] = {}
+        for observation in observations:
+            channel, value = observation.channel, observation.value
+            memo = seen.get(channel)
+            if memo is None:
+                memo = seen[channel] = {}
+            hits = memo.get(value)
+            if hits is None:
+                index = channels.get(channel)
+                # Misses share one empty tuple: no list is kept per value that matched nothing.
+                found = index.lookup(value) if index is not None else None
+                hits = memo[value] = found or NO_HITS
+            if not hits:
+                if channel in KNOWN_CHANNELS:
+                    unidentified.append(observation.id)
+                continue
+            locus = observation.locus
+            for ref, captured in hits:
+                key = (ref.product, locus)
+                draft = drafts.get(key)
+                if draft is None:
+                    draft = drafts[key] = _Draft()
+                draft.add(observation, ref, captured)
+        self._imply(drafts)
+        findings = [
+            self._finding(product, locus, draft) for (product, locus), draft in drafts.items()
+        ]
+        findings.sort(key=lambda f: (f.category.value, f.product, f.locus))
+        dependency_index, euros = organisation_indexes(findings, self.scoring)
+        return Analysis(findings, unidentified, dependency_index, euros)
+
+    def _imply(self, drafts: dict[tuple[str, str], _Draft]) -> None:
+        """Add the products that found products imply, at the same locus (transitively).
+
+        A product found directly on weak evidence only is upgraded by a strongly evidenced
+        product that implies it: Exchange Online in the MX makes Microsoft 365 current even when
+        Microsoft 365's own evidence is a verification token. Evidence only grows, so the loop
+        ends.
+        """
+        products = self.catalog.products
+        pending = [key for key in drafts if products[key[0]].implies]
+        while pending:
+            source_product, locus = pending.pop()
+            source = drafts[(source_product, locus)]
+            for implied in products[source_product].implies:
+                key = (implied, locus)
+                target = drafts.get(key)
+                if target is None:
+                    target = drafts[key] = _Draft(implied_by=source_product)
+                elif target.implied_by is None and (target.strong or not source.strong):
+                    continue  # found directly, on evidence at least as strong: it stands
+                before = (len(target.evidence), target.strong, len(target.weak_usages))
+                target.evidence.update(source.evidence)
+                target.matched[f"implied by {source_product}"] = None
+                target.strong = target.strong or source.strong
+                target.weak_usages |= source.weak_usages
+                after = (len(target.evidence), target.strong, len(target.weak_usages))
+                if after != before and products[implied].implies:
+                    pending.append(key)
+
+    def _finding(self, product_id: str, locus: str, draft: _Draft) -> Finding:
+        # A copy of the product's validated template: validating each finding anew would cost
+        # most of a scan; what changes per finding is typed here and made safe (locus, version,
+        # captured attributes).
+        template = self._template(product_id)
+        return template.model_copy(
+            update={
+                "id": finding_id(product_id, locus),
+                "locus": safe_text(locus),
+                "version": (
+                    safe_text(draft.version) if draft.version and not draft.implied_by else None
+                ),
+                "confidence": Confidence.STRONG if draft.strong else Confidence.WEAK,
+                "usage": draft.usage,
+                "evidence": list(draft.evidence),
+                "matched": list(draft.matched),
+                "implied_by": draft.implied_by,
+                "attributes": {name: safe_text(text) for name, text in draft.attributes.items()},
+                "exposures": list(template.exposures),
+                "alternatives": list(template.alternatives),
+            }
+        )
+
+    def _template(self, product_id: str) -> Finding:
+        """What a finding of this product says whatever the locus, validated once per product."""
+        template = self._templates.get(product_id)
+        if template is None:
+            product: Product = self.catalog.products[product_id]
+            vendor = self.catalog.vendor(product_id)
+            control = self.controls[vendor.id]
+            offers = {offer.lower() for offer in control.secnumcloud}
+            template = self._templates[product_id] = Finding(
+                id="template",
+                product=product_id,
+                product_name=product.name,
+                vendor=vendor.id,
+                vendor_name=vendor.name,
+                vendor_country=vendor.country,
+                controller=control.controller,
+                controller_country=control.controller_country,
+                jurisdiction=control.jurisdiction,
+                exposures=list(control.exposures),
+                secnumcloud=product.id in offers or product.name.lower() in offers,
+                category=product.category,
+                domain=product.domain,
+                open_source=product.open_source,
+                locus="",
+                confidence=Confidence.STRONG,
+                criticality=product.criticality,
+                evidence=[],
+                alternatives=list(product.alternatives),
+                score=score(
+                    self.scoring,
+                    jurisdiction=control.jurisdiction,
+                    open_source=product.open_source,
+                    criticality=product.criticality,
+                    replaceability=product.replaceability,
+                    alternatives=len(product.alternatives),
+                    annual_cost_eur=None,
+                    controller=self.catalog.vendors[control.controller].name,
+                ),
+            )
+        return template
+
+
+@lru_cache(maxsize=1)
+def default_engine() -> Engine:
+    """The engine of the shipped catalog, compiled once per process."""
+    return Engine(default_catalog())
+
+
+def analyse(observations: Sequence[Observation], catalog: Catalog | None = None) -> Analysis:
+    """Identify products in `observations` with `catalog` (default: the shipped catalog)."""
+    engine = default_engine() if catalog is None else _engine_for(catalog)
+    return engine.analyse(observations)
+
+
+_ENGINES: dict[int, Engine] = {}
+
+
+def _engine_for(catalog: Catalog) -> Engine:
+    # Keyed by identity; the engine holds the catalog, so the id cannot be reused meanwhile.
+    engine = _ENGINES.get(id(catalog))
+    if engine is None or engine.catalog is not catalog:
+        if len(_ENGINES) >= 8:
+            _ENGINES.clear()
+        engine = _ENGINES[id(catalog)] = Engine(catalog)
+    return engine

@@ -10,11 +10,14 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from inventory import Category, Confidence, Criticality, Usage
 
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+DOMAIN = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+NUMBERED_BACKREFERENCE = re.compile(r"(?<!\\)(\\\\)*\\[1-9]")
+GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 
 
 class _Strict(BaseModel):
@@ -49,6 +52,10 @@ class Channel(StrEnum):
     LDAP_CAPABILITY = "ldap.capability"  # an OID from supportedCapabilities / supportedControl
 
 
+IP_CHANNELS = frozenset({Channel.DNS_A, Channel.NET_REMOTE})
+"""Channels whose value is an IP address, the only ones `cidr` matchers may listen to."""
+
+
 class MatchKind(StrEnum):
     """How a matcher's pattern is compared with an observation's value."""
 
@@ -74,19 +81,41 @@ class Matcher(_Strict):
     no_match: list[str] = Field(min_length=1, description="values that must not match")
     note: str | None = None
 
-    @model_validator(mode="after")
-    def _pattern_is_valid(self) -> Matcher:
-        if self.kind is MatchKind.CIDR:
-            ipaddress.ip_network(self.pattern, strict=True)
-        elif self.kind is MatchKind.REGEX:
-            re.compile(self.pattern)
-        elif self.kind is MatchKind.SUFFIX and (
-            self.pattern.startswith(".") or self.pattern.endswith(".") or " " in self.pattern
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_is_valid(cls, pattern: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        channel = info.data.get("channel")
+        if kind is MatchKind.CIDR:
+            if channel not in IP_CHANNELS:
+                raise ValueError(f"cidr matchers listen to {', '.join(sorted(IP_CHANNELS))}")
+            ipaddress.ip_network(pattern, strict=True)
+        elif kind is MatchKind.REGEX:
+            check_regex(pattern)
+        elif kind is MatchKind.SUFFIX and (
+            pattern.startswith(".") or pattern.endswith(".") or not DOMAIN.fullmatch(pattern)
         ):
             raise ValueError("suffix pattern is a bare domain name, without leading dot")
-        elif self.kind is MatchKind.CPE and self.pattern.count(":") != 1:
-            raise ValueError("cpe pattern is 'vendor:product'")
-        return self
+        elif kind is MatchKind.CPE:
+            if channel is not Channel.NMAP_CPE:
+                raise ValueError("cpe matchers listen to nmap.cpe")
+            if pattern.count(":") != 1:
+                raise ValueError("cpe pattern is 'vendor:product'")
+        return pattern
+
+
+def check_regex(pattern: str) -> None:
+    """Refuse what cannot be combined with other patterns in one alternation; compile the rest."""
+    if NUMBERED_BACKREFERENCE.search(pattern):
+        raise ValueError("numbered back-references (\\1) are not allowed; use (?P=name)")
+    if GLOBAL_FLAGS.match(pattern):
+        raise ValueError(
+            "inline global flags are not allowed: matching is already case-insensitive"
+        )
+    try:
+        re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"invalid regex: {exc}") from None
 
 
 class Product(_Strict):
@@ -136,19 +165,17 @@ class Vendor(_Strict):
                 raise ValueError(f"exposure {value!r} is not kebab-case")
         return values
 
-    @model_validator(mode="after")
-    def _facts_have_sources(self) -> Vendor:
+    @field_validator("sources")
+    @classmethod
+    def _facts_have_sources(cls, sources: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         needed = {"country"}
-        if self.parent:
-            needed.add("parent")
-        if self.exposures:
-            needed.add("exposures")
-        if self.secnumcloud:
-            needed.add("secnumcloud")
-        missing = needed - set(self.sources)
+        for fact in ("parent", "exposures", "secnumcloud"):
+            if info.data.get(fact):
+                needed.add(fact)
+        missing = needed - set(sources)
         if missing:
             raise ValueError(f"sources lacks a note for {', '.join(sorted(missing))}")
-        return self
+        return sources
 
 
 class CatalogFile(_Strict):

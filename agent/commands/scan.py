@@ -68,6 +68,14 @@ def _scan(args: argparse.Namespace) -> int:
     except OSError as exc:
         error(str(exc))
         return EXIT_CONFIG
+    from fingerprints.catalog import CatalogError
+    from fingerprints.engine import default_engine
+
+    try:
+        default_engine()  # compile the catalog now: a malformed one stops the agent before scanning
+    except CatalogError as exc:
+        error(t("catalogue invalide :", "malformed catalog:") + "\n" + str(exc))
+        return EXIT_CONFIG
 
     if args.quiet:
         outcome = run_scan(config, plan)

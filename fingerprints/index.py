@@ -1,0 +1,434 @@
+"""Compile the catalog's matchers once into per-channel indexes, so matching an observation costs
+a few dictionary lookups whatever the size of the catalog.
+
+Semantics (the same as `fingerprints.naive`, the reference that tests compare against): the value
+is stripped of surrounding white space, then, by matcher kind,
+
+- `exact`: equal, case-insensitive — one dict lookup;
+- `suffix`: the DNS name (lower-case, trailing dots removed) equals the pattern or ends with
+  "." + pattern — the labels are walked from the right in a trie of the patterns' labels, one dict
+  lookup per label while the trie goes on, so `outlook.com` never matches `evil-outlook.com` nor
+  `outlook.com.attacker.fr`;
+- `prefix`: starts with the pattern, case-insensitive — one dict lookup per distinct pattern length;
+- `cidr`: the IP address lies in the network — the networks of a channel are cut into sorted
+  disjoint segments, each knowing the networks that cover it: one binary search (IPv4 and IPv6);
+- `cpe`: the `vendor:product` of a CPE 2.2 (`cpe:/a:v:p`) or 2.3 (`cpe:2.3:a:v:p`) — one lookup;
+- `regex`: full match, case-insensitive, on values of at most `MAX_REGEX_INPUT` characters; all the
+  regexes of a channel are joined in one alternation of named groups and run in one pass (one
+  alternation per first character a match can start with, so a value meets only the regexes that
+  can match it); after a match the alternatives that follow are tried too, so overlapping ones all
+  fire.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from fingerprints.catalog import Catalog, CatalogError, display_path
+from fingerprints.schema import Matcher, MatchKind
+
+MAX_REGEX_INPUT: Final = 4096
+"""Longer values are not given to regexes (no product name or banner is that long)."""
+
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>")
+_NAMED_REFERENCE = re.compile(r"\(\?P=(\w+)\)")
+_CONDITIONAL = re.compile(r"\(\?\((\w+)\)")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MatcherRef:
+    """One matcher of the catalog, with the product it identifies and a readable label."""
+
+    product: str
+    position: int
+    matcher: Matcher
+    label: str
+
+
+Hit = tuple[MatcherRef, Mapping[str, str]]
+"""A matcher that fired, and the named groups its regex captured (empty for other kinds)."""
+
+NO_CAPTURE: Final[Mapping[str, str]] = MappingProxyType({})
+"""What non-regex matchers capture: nothing (shared, read-only)."""
+
+
+def label(matcher: Matcher) -> str:
+    """`dns.mx suffix mail.protection.outlook.com`: what fired, as people read it."""
+    return f"{matcher.channel.value} {matcher.kind.value} {matcher.pattern}"
+
+
+def parse_ip(text: str) -> tuple[int, int] | None:
+    """`(4 or 6, address as an integer)`, or None when `text` is not an IP address."""
+    try:
+        if ":" in text:
+            # A zone ("fe80::1%eth0") does not change which network the address is in.
+            text, percent, zone = text.partition("%")
+            if percent and (not zone or "%" in zone):
+                return None
+            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError, UnicodeError):
+        return None
+
+
+def cpe_key(value: str) -> str | None:
+    """`vendor:product` of a lower-cased CPE 2.2 or 2.3 string, or None."""
+    if value.startswith("cpe:2.3:"):
+        parts = value.split(":", 6)
+        return f"{parts[3]}:{parts[4]}" if len(parts) >= 5 else None
+    if value.startswith("cpe:/"):
+        parts = value.split(":", 5)
+        return f"{parts[2]}:{parts[3]}" if len(parts) >= 4 else None
+    return None
+
+
+def _rename_groups(pattern: str, alternative: int) -> str:
+    """Prefix the pattern's group names so that patterns can share one alternation."""
+    pattern = _NAMED_GROUP.sub(lambda m: f"(?P<_{alternative}_{m[1]}>", pattern)
+    pattern = _NAMED_REFERENCE.sub(lambda m: f"(?P=_{alternative}_{m[1]})", pattern)
+    return _CONDITIONAL.sub(lambda m: f"(?(_{alternative}_{m[1]})", pattern)
+
+
+class _CombinedRegex:
+    """Regexes in one alternation, compiled on first use; `hits` finds every one that matches."""
+
+    def __init__(self, refs: Sequence[MatcherRef], groups: Mapping[int, list[str]]) -> None:
+        self.refs = list(refs)
+        self.groups = [groups[id(ref)] for ref in self.refs]
+        self._compiled: dict[int, re.Pattern[str]] = {}
+        self._first: re.Pattern[str] | None = None
+
+    def _alternation(self, start: int) -> re.Pattern[str]:
+        # Only the alternations that some value needs are compiled: a scan pays for what it sees.
+        pattern = self._compiled.get(start)
+        if pattern is None:
+            alternatives = "|".join(
+                f"(?P<_{i}>{_rename_groups(self.refs[i].matcher.pattern, i)})"
+                for i in range(start, len(self.refs))
+            )
+            pattern = self._compiled[start] = re.compile(f"(?:{alternatives})", re.IGNORECASE)
+        return pattern
+
+    def hits(self, value: str) -> list[Hit]:
+        """Every regex of the alternation that full-matches `value`."""
+        found: list[Hit] = []
+        first = self._first
+        if first is None:
+            first = self._first = self._alternation(0)
+        match = first.fullmatch(value)
+        while match is not None:
+            alternative = int(str(match.lastgroup)[1:])
+            captured: dict[str, str] = {}
+            for name in self.groups[alternative]:
+                text = match.group(f"_{alternative}_{name}")
+                if text is not None:
+                    captured[name] = text
+            found.append((self.refs[alternative], captured))
+            if alternative + 1 >= len(self.refs):
+                break
+            match = self._alternation(alternative + 1).fullmatch(value)
+        return found
+
+
+def _checked_groups(ref: MatcherRef) -> list[str]:
+    """Names of the pattern's groups, once it is known to compile as an alternative."""
+    try:
+        compiled = re.compile(f"(?P<_0>{_rename_groups(ref.matcher.pattern, 0)})", re.IGNORECASE)
+    except re.error as exc:
+        # The schema compiles each pattern alone; this only fires if renaming breaks one.
+        raise CatalogError([f"{ref.product}: {ref.label}: {exc}"]) from None
+    return [name.removeprefix("_0_") for name in compiled.groupindex if name != "_0"]
+
+
+def first_characters(pattern: str) -> frozenset[str] | None:
+    """Lower-case ASCII characters a match of `pattern` can start with; None if unbounded."""
+    try:
+        parsed = re._parser.parse(pattern, re.IGNORECASE)  # type: ignore[attr-defined]
+        characters, nullable = _first(list(parsed.data))
+    except Exception:  # noqa: BLE001 - a private parser's surprise only costs the shortcut
+        return None
+    return None if characters is None or nullable else frozenset(characters)
+
+
+def _first(items: list[tuple[Any, Any]]) -> tuple[set[str] | None, bool]:
+    """First characters of a parsed sequence, and whether it can match the empty string."""
+    found: set[str] = set()
+    for op, argument in items:
+        name = str(op)
+        if name == "AT":
+            continue  # anchors and \b take no character
+        if name == "LITERAL":
+            first: set[str] | None = _ascii({chr(argument)})
+            nullable = False
+        elif name == "IN":
+            first, nullable = _ascii_set(argument), False
+        elif name == "SUBPATTERN":
+            first, nullable = _first(list(argument[-1].data))
+        elif name == "BRANCH":
+            first, nullable = set(), False
+            for branch in argument[1]:
+                branch_first, branch_nullable = _first(list(branch.data))
+                if branch_first is None:
+                    return None, True
+                first |= branch_first
+                nullable = nullable or branch_nullable
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            first, nullable = _first(list(argument[2].data))
+            nullable = nullable or argument[0] == 0
+        else:
+            return None, True
+        if first is None:
+            return None, True
+        found |= first
+        if not nullable:
+            return found, False
+    return found, True
+
+
+def _ascii(characters: set[str]) -> set[str] | None:
+    if all(c.isascii() for c in characters):
+        return {c.lower() for c in characters}
+    return None
+
+
+def _ascii_set(items: list[tuple[Any, Any]]) -> set[str] | None:
+    characters: set[str] = set()
+    for op, argument in items:
+        if str(op) == "LITERAL":
+            characters.add(chr(argument))
+        elif str(op) == "RANGE" and argument[1] < 128:
+            characters.update(chr(code) for code in range(argument[0], argument[1] + 1))
+        else:
+            return None
+    return _ascii(characters)
+
+
+class _RegexSet:
+    """The regexes of one channel, bucketed by the first character a match can start with.
+
+    A value starting with an ASCII character is tried against the regexes that can start with it
+    plus those whose start is unbounded; any other value (empty, non-ASCII first character, which
+    case-insensitive matching may fold onto ASCII) against all of them.
+    """
+
+    def __init__(self, refs: Sequence[MatcherRef]) -> None:
+        groups = {id(ref): _checked_groups(ref) for ref in refs}
+        firsts = [first_characters(ref.matcher.pattern) for ref in refs]
+        self.all = _CombinedRegex(refs, groups)
+        keys = set().union(*(first for first in firsts if first is not None))
+        self.buckets = {
+            key: _CombinedRegex(
+                [
+                    ref
+                    for ref, first in zip(refs, firsts, strict=True)
+                    if first is None or key in first
+                ],
+                groups,
+            )
+            for key in keys
+        }
+        unbounded = [ref for ref, first in zip(refs, firsts, strict=True) if first is None]
+        self.unbounded = _CombinedRegex(unbounded, groups) if unbounded else None
+
+    def hits(self, value: str) -> list[Hit]:
+        """Every regex that full-matches `value`."""
+        if not value or not value[0].isascii():
+            return self.all.hits(value)
+        combined = self.buckets.get(value[0].lower(), self.unbounded)
+        return combined.hits(value) if combined is not None else []
+
+
+class _Intervals:
+    """IP networks of one family as sorted disjoint segments, each with the matchers covering it."""
+
+    def __init__(self, networks: Sequence[tuple[int, int, MatcherRef]]) -> None:
+        opening: dict[int, list[int]] = {}
+        closing: dict[int, list[int]] = {}
+        for order, (start, end, _ref) in enumerate(networks):
+            opening.setdefault(start, []).append(order)
+            closing.setdefault(end + 1, []).append(order)
+        self.starts = sorted(opening.keys() | closing.keys())
+        self.hits: list[list[Hit]] = []
+        active: set[int] = set()
+        for bound in self.starts:
+            active.difference_update(closing.get(bound, ()))
+            active.update(opening.get(bound, ()))
+            self.hits.append([(networks[order][2], NO_CAPTURE) for order in sorted(active)])
+
+    def lookup(self, address: int) -> list[Hit]:
+        """Matchers whose network contains `address` (one binary search)."""
+        position = bisect_right(self.starts, address) - 1
+        return self.hits[position] if position >= 0 else []
+
+
+class _Label:
+    """A node of the suffix trie: matchers whose pattern ends here, and the labels to the left."""
+
+    __slots__ = ("children", "hits")
+
+    def __init__(self) -> None:
+        self.hits: list[Hit] = []
+        self.children: dict[str, _Label] = {}
+
+
+@dataclass(slots=True)
+class ChannelIndex:
+    """The compiled matchers of one channel; each table holds ready-made hits."""
+
+    exact: dict[str, list[Hit]] = field(default_factory=dict)
+    suffix: dict[str, _Label] = field(default_factory=dict)
+    prefix: dict[int, dict[str, list[Hit]]] = field(default_factory=dict)
+    cidr: dict[int, _Intervals] = field(default_factory=dict)
+    cpe: dict[str, list[Hit]] = field(default_factory=dict)
+    regex: _RegexSet | None = None
+
+    def add_suffix(self, pattern: str, hit: Hit) -> None:
+        """Insert a domain suffix in the trie, labels from the right."""
+        children = self.suffix
+        node = None
+        for part in reversed(pattern.split(".")):
+            node = children.setdefault(part, _Label())
+            children = node.children
+        assert node is not None  # a pattern has at least one label
+        node.hits.append(hit)
+
+    def lookup(self, value: str) -> list[Hit]:
+        """Every matcher of this channel that fires on `value`."""
+        found: list[Hit] = []
+        text = value.strip()
+        lowered = text.lower()
+        if self.exact:
+            hits = self.exact.get(lowered)
+            if hits:
+                found += hits
+        if self.suffix:
+            # Walk the labels from the right while the trie goes on: a name under no known
+            # domain costs one lookup, however many labels it has.
+            name = lowered.rstrip(".")
+            children = self.suffix
+            end = len(name)
+            while True:
+                dot = name.rfind(".", 0, end)
+                node = children.get(name[dot + 1 : end])
+                if node is None:
+                    break
+                if node.hits:
+                    found += node.hits
+                if dot < 0:
+                    break
+                children, end = node.children, dot
+        if self.prefix:
+            for length, prefixes in self.prefix.items():
+                hits = prefixes.get(lowered[:length])
+                if hits:
+                    found += hits
+        if self.cidr:
+            address = parse_ip(text)
+            if address is not None:
+                intervals = self.cidr.get(address[0])
+                if intervals is not None:
+                    found += intervals.lookup(address[1])
+        if self.cpe:
+            key = cpe_key(lowered)
+            if key is not None:
+                hits = self.cpe.get(key)
+                if hits:
+                    found += hits
+        if self.regex is not None and len(text) <= MAX_REGEX_INPUT:
+            found += self.regex.hits(text)
+        return found
+
+
+class MatchIndex:
+    """Per-channel indexes of every matcher of a catalog."""
+
+    def __init__(self, refs: Iterable[MatcherRef]) -> None:
+        self.refs = list(refs)
+        self.channels: dict[str, ChannelIndex] = {}
+        regexes: dict[str, list[MatcherRef]] = {}
+        networks: dict[tuple[str, int], list[tuple[int, int, MatcherRef]]] = {}
+        for ref in self.refs:
+            matcher = ref.matcher
+            channel = self.channels.setdefault(matcher.channel.value, ChannelIndex())
+            pattern = matcher.pattern.lower()
+            hit: Hit = (ref, NO_CAPTURE)
+            if matcher.kind is MatchKind.EXACT:
+                channel.exact.setdefault(pattern, []).append(hit)
+            elif matcher.kind is MatchKind.SUFFIX:
+                channel.add_suffix(pattern, hit)
+            elif matcher.kind is MatchKind.PREFIX:
+                channel.prefix.setdefault(len(pattern), {}).setdefault(pattern, []).append(hit)
+            elif matcher.kind is MatchKind.CIDR:
+                version, start, end = _network(pattern)
+                networks.setdefault((matcher.channel.value, version), []).append((start, end, ref))
+            elif matcher.kind is MatchKind.CPE:
+                channel.cpe.setdefault(pattern, []).append(hit)
+            else:
+                regexes.setdefault(matcher.channel.value, []).append(ref)
+        for (name, version), ranges in networks.items():
+            self.channels[name].cidr[version] = _Intervals(ranges)
+        for name, refs in regexes.items():
+            self.channels[name].regex = _RegexSet(refs)
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> MatchIndex:
+        """Compile every matcher of `catalog`."""
+        return cls(
+            MatcherRef(product.id, position, matcher, label(matcher))
+            for product in catalog.products.values()
+            for position, matcher in enumerate(product.matchers)
+        )
+
+    def lookup(self, channel: str, value: str) -> list[Hit]:
+        """Every matcher that fires on `value` seen on `channel`."""
+        index = self.channels.get(channel)
+        return index.lookup(value) if index is not None else []
+
+
+def _network(pattern: str) -> tuple[int, int, int]:
+    """`(IP version, first address, last address)` of a CIDR pattern."""
+    address, _, length_text = pattern.partition("/")
+    parsed = parse_ip(address)
+    if parsed is None:
+        raise ValueError(f"not a network: {pattern}")
+    version, start = parsed
+    bits = 32 if version == 4 else 128
+    length = int(length_text) if length_text else bits
+    return version, start, start | ((1 << (bits - length)) - 1)
+
+
+def check_examples(catalog: Catalog, index: MatchIndex | None = None) -> list[str]:
+    """Run every `match` and `no_match` example through the compiled index; list the failures."""
+    index = index or MatchIndex.from_catalog(catalog)
+    problems = []
+    # Products were loaded file by file, in file order: count them per vendor.
+    position_in_file: dict[str, int] = {}
+    per_vendor: dict[str, int] = {}
+    for product_id, vendor_id in catalog.vendor_of.items():
+        position_in_file[product_id] = per_vendor.get(vendor_id, 0)
+        per_vendor[vendor_id] = position_in_file[product_id] + 1
+    for ref in index.refs:
+        matcher = ref.matcher
+        where = (
+            f"{display_path(catalog.files[catalog.vendor_of[ref.product]])}: "
+            f"products[{position_in_file[ref.product]}] ({ref.product})"
+            f".matchers[{ref.position}]"
+        )
+        for example in matcher.match:
+            if not any(hit[0] is ref for hit in index.lookup(matcher.channel.value, example)):
+                problems.append(
+                    f"{where}.match: {example!r} ne correspond pas / does not match "
+                    f"{label(matcher)}"
+                )
+        for example in matcher.no_match:
+            if any(hit[0] is ref for hit in index.lookup(matcher.channel.value, example)):
+                problems.append(
+                    f"{where}.no_match: {example!r} correspond / matches {label(matcher)}"
+                )
+    return problems
