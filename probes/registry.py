@@ -30,6 +30,8 @@ class ProbeEntry:
 
 REGISTRY: tuple[ProbeEntry, ...] = (
     ProbeEntry("system", frozenset({"local", "system"}), "probes.system:SystemProbe"),
+    ProbeEntry("host", frozenset({"local", "host"}), "probes.host.probe:HostProbe"),
+    ProbeEntry("processes", frozenset({"local", "host"}), "probes.host.processes:ProcessesProbe"),
 )
 
 

@@ -45,13 +45,15 @@ class SystemProbe(Probe):
         """Read os-release under the system root, falling back to `platform`."""
         release = self._read_os_release(ctx.root, out)
         if release:
-            name = release.get("NAME", release.get("ID", "unknown"))
+            # The value is the os-release ID ("debian", "rhel"): the catalog's `os` matchers
+            # compare against it, and the `host` probe emits the same shape.
+            os_id = release.get("ID", "linux").lower()
             out.observe(
                 "os",
                 ctx.hostname,
-                name,
+                os_id,
                 {
-                    "id": release.get("ID", ""),
+                    "name": release.get("NAME", os_id),
                     "id_like": release.get("ID_LIKE", ""),
                     "version": release.get("VERSION_ID", ""),
                     "pretty_name": release.get("PRETTY_NAME", ""),
@@ -59,11 +61,12 @@ class SystemProbe(Probe):
                 },
             )
         else:
+            system = platform.system() or "unknown"
             out.observe(
                 "os",
                 ctx.hostname,
-                platform.system() or "unknown",
-                {"version": platform.release(), "source": "platform"},
+                {"Darwin": "macos"}.get(system, system.lower()),
+                {"name": system, "version": platform.release(), "source": "platform"},
             )
         out.observe("host", ctx.hostname, ctx.hostname, {"machine": platform.machine()})
 

@@ -37,6 +37,8 @@ def test_probe_reads_os_release_under_the_system_root(tmp_path: Path) -> None:
     os_obs = [o for o in out.observations if o.channel == "os"]
     assert len(os_obs) == 1
     assert os_obs[0].locus == "mairie-pc"
+    assert os_obs[0].value == "debian"
+    assert os_obs[0].attributes["name"] == "Debian GNU/Linux"
     assert os_obs[0].attributes["version"] == "12"
     assert {o.channel for o in out.observations} == {"os", "host"}
 

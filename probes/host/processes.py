@@ -1,0 +1,113 @@
+"""The `processes` probe: running executables, running services and network connections.
+
+Processes are reported by executable name with a count, never with their owner or command line
+(which may carry user names or secrets). A process that cannot be read (access denied, or gone
+while listed) is counted in a note, not fatal. systemd services come from the
+`/run/systemd/units` directory when present, else from `systemctl list-units`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import ClassVar
+
+from probes.base import Emitter, Probe, ProbeContext
+from probes.host import connections
+
+SYSTEMD_RUNNING = "run/systemd/system"  # exists only when systemd is the init system
+SYSTEMD_UNITS = "run/systemd/units"  # "invocation:<unit>" entries of started units
+SYSTEMCTL = ["list-units", "--type=service", "--state=running", "--no-legend", "--plain"]
+
+
+def parse_systemctl_units(text: str) -> list[str]:
+    """Service names (without `.service`) of `systemctl list-units --plain --no-legend` output."""
+    services = []
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0].endswith(".service"):
+            services.append(words[0].removesuffix(".service"))
+    return services
+
+
+def unit_services(names: list[str]) -> list[str]:
+    """Service names from `/run/systemd/units` entries (`invocation:cron.service`…)."""
+    prefix = "invocation:"
+    return sorted(
+        name[len(prefix) :].removesuffix(".service")
+        for name in names
+        if name.startswith(prefix) and name.endswith(".service")
+    )
+
+
+def systemd_services(root: Path, out: Emitter) -> list[str]:
+    """Running systemd services under `root`; none when systemd does not run there."""
+    if not (root / SYSTEMD_RUNNING).is_dir():
+        return []
+    try:
+        return unit_services([entry.name for entry in (root / SYSTEMD_UNITS).iterdir()])
+    except OSError:
+        pass  # older systemd without the units directory: ask systemctl
+    binary = shutil.which("systemctl")
+    if binary is None or root != Path("/"):
+        return []
+    try:
+        done = subprocess.run(
+            [binary, *SYSTEMCTL], capture_output=True, text=True, timeout=30, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        out.note(f"systemctl list-units: échec / failed ({type(exc).__name__})")
+        return []
+    return parse_systemctl_units(done.stdout)
+
+
+def process_names(out: Emitter) -> Counter[str]:
+    """Executable names of running processes, lower-case, with how many run."""
+    import psutil
+
+    names: Counter[str] = Counter()
+    unreadable = 0
+    # Linux kernel threads (children of kthreadd, pid 2) are not software anyone installed.
+    kernel = 2 if sys.platform.startswith("linux") else None
+    for process in psutil.process_iter(["name", "ppid"], ad_value=None):
+        name = process.info.get("name")
+        if kernel is not None and kernel in (process.pid, process.info.get("ppid")):
+            continue
+        if name:
+            names[name.lower()] += 1
+        else:
+            unreadable += 1
+    if unreadable:
+        out.note(
+            f"{unreadable} processus illisible(s) (accès refusé ou terminé) / "
+            "unreadable process(es) (access denied or gone)"
+        )
+    return names
+
+
+class ProcessesProbe(Probe):
+    """Reports running executables, services, listening ports and outbound connections."""
+
+    name: ClassVar[str] = "processes"
+    tags: ClassVar[frozenset[str]] = frozenset({"local", "host"})
+    summary: ClassVar[str] = (
+        "Processus, services et connexions / processes, services and connections"
+    )
+    default_timeout: ClassVar[float] = 60.0
+
+    def unavailable(self, ctx: ProbeContext) -> str | None:
+        """Processes are those of this machine: a different system root cannot be inspected."""
+        if ctx.root != Path("/"):
+            return "racine système différente de / / system root is not /"
+        return None
+
+    def run(self, ctx: ProbeContext, out: Emitter) -> None:
+        """Observe processes, systemd services and connections of this machine."""
+        for name, count in sorted(process_names(out).items()):
+            out.observe("process", ctx.hostname, name, {"count": count})
+        for service in systemd_services(ctx.root, out):
+            out.observe("service", ctx.hostname, service, {"source": "systemd"})
+        connections.collect(ctx.root, ctx.hostname, out)
