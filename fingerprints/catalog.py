@@ -238,5 +238,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 
 @lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The shipped catalog, loaded once per process."""
-    return load_catalog()
+    """The shipped catalog, loaded once per process (through the per-user cache)."""
+    from fingerprints.cache import cached_catalog
+
+    return cached_catalog(CATALOG_DIR, load_catalog)

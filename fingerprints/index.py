@@ -286,7 +286,16 @@ class ChannelIndex:
     prefix: dict[int, dict[str, list[Hit]]] = field(default_factory=dict)
     cidr: dict[int, _Intervals] = field(default_factory=dict)
     cpe: dict[str, list[Hit]] = field(default_factory=dict)
-    regex: _RegexSet | None = None
+    regex_refs: list[MatcherRef] = field(default_factory=list)
+    _regex: _RegexSet | None = None
+
+    @property
+    def regex(self) -> _RegexSet | None:
+        """The channel's regexes, compiled on first use: a scan that never sees a channel (a
+        host scan and the DNS channels, say) never pays for compiling its regexes."""
+        if self._regex is None and self.regex_refs:
+            self._regex = _RegexSet(self.regex_refs)
+        return self._regex
 
     def add_suffix(self, pattern: str, hit: Hit) -> None:
         """Insert a domain suffix in the trie, labels from the right."""
@@ -340,8 +349,10 @@ class ChannelIndex:
                 hits = self.cpe.get(key)
                 if hits:
                     found += hits
-        if self.regex is not None and len(text) <= MAX_REGEX_INPUT:
-            found += self.regex.hits(text)
+        if self.regex_refs and len(text) <= MAX_REGEX_INPUT:
+            regex = self.regex
+            assert regex is not None  # regex_refs is not empty
+            found += regex.hits(text)
         return found
 
 
@@ -374,7 +385,7 @@ class MatchIndex:
         for (name, version), ranges in networks.items():
             self.channels[name].cidr[version] = _Intervals(ranges)
         for name, refs in regexes.items():
-            self.channels[name].regex = _RegexSet(refs)
+            self.channels[name].regex_refs = refs
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> MatchIndex:
