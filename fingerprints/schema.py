@@ -145,7 +145,11 @@ class Vendor(_Strict):
     id: str = Field(pattern=KEBAB)
     name: str
     legal_name: str
-    country: str | None = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    country: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166-1 alpha-2; left out: unknown (explain in sources) or community",
+    )
     parent: str | None = Field(default=None, pattern=KEBAB)
     community: bool = Field(default=False, description="open-source project, no controlling firm")
     website: str
@@ -168,7 +172,10 @@ class Vendor(_Strict):
     @field_validator("sources")
     @classmethod
     def _facts_have_sources(cls, sources: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        needed = {"country"}
+        # A left-out country is a fact too ("seat unknown"), except for a community project.
+        needed = (
+            set() if info.data.get("community") and not info.data.get("country") else {"country"}
+        )
         for fact in ("parent", "exposures", "secnumcloud"):
             if info.data.get(fact):
                 needed.add(fact)
