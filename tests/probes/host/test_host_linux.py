@@ -92,8 +92,11 @@ def test_centos_server_tree_and_findings(run_host: RunHost) -> None:
         "publisher": "CentOS",
         "arch": "x86_64",
     }
-    products = {f.product for f in analyse(out.observations).findings}
-    assert "postfix" in products
+    findings = {f.product: f for f in analyse(out.observations).findings}
+    assert "postfix" in findings
+    # CentOS is developed by Red Hat, an IBM subsidiary: a non-European OS.
+    assert findings["centos"].controller == "ibm"
+    assert findings["centos"].jurisdiction == "non-eu"
 
 
 @pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="rpm/rpmbuild not installed")
