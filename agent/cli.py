@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "agent.commands.config",
     "agent.commands.probes",
     "agent.commands.catalog",
+    "server.cli",
 )
 """Modules that each define `register(commands)`; order is the order of `--help`."""
 

@@ -31,6 +31,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def safe_text(text: str) -> str:
     """Replace lone UTF-16 surrogates (undecodable bytes) by U+FFFD so JSON stays valid."""
+    if text.isascii():  # the common case, and a surrogate is never ASCII
+        return text
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 

@@ -48,6 +48,14 @@ def register(commands: Any) -> None:
         action="store_true",
         help=t("n'afficher que les erreurs (cron)", "print errors only (cron)"),
     )
+    scan.add_argument(
+        "--send",
+        action="store_true",
+        help=t(
+            "envoyer l'inventaire au serveur de [server] (code 3 s'il reste en attente)",
+            "send the inventory to the [server] (exit code 3 if it stays spooled)",
+        ),
+    )
     scan.set_defaults(handler=_scan)
 
 
@@ -65,6 +73,10 @@ def _scan(args: argparse.Namespace) -> int:
     output: Path = args.output or default_output(config)
     try:
         check_writable(output)
+        if args.send:
+            from agent.sender import check_ready
+
+            check_ready(config.server)
     except OSError as exc:
         error(str(exc))
         return EXIT_CONFIG
@@ -97,4 +109,10 @@ def _scan(args: argparse.Namespace) -> int:
         from agent.display import print_summary
 
         print_summary(outcome.inventory, output)
+    if args.send and config.server is not None:
+        from agent.sender import EXIT_NOT_SENT, send_inventory
+
+        document = outcome.inventory.to_json().encode("utf-8")
+        if not send_inventory(document, str(outcome.inventory.id), config.server, args.quiet):
+            return EXIT_NOT_SENT
     return EXIT_COMPLETE if outcome.complete else EXIT_PARTIAL

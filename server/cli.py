@@ -1,0 +1,347 @@
+"""`tiebreak server`: run the central server and administer it (organisations, tokens, users).
+
+Registering imports only argparse; each handler imports the web framework and the database layer
+when it runs. Secrets never go through the command line: agent tokens are printed once (or written
+to a file with --token-file), passwords are read from a file, standard input or the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from server.i18n import t
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+ORGANISATION_TYPES = ("commune", "epci", "departement", "region", "other")
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help=t(
+            "dossier des données, base SQLite comprise (défaut : $TIEBREAK_DATA ou "
+            "./tiebreak-data)",
+            "data directory, SQLite database included (default: $TIEBREAK_DATA or ./tiebreak-data)",
+        ),
+    )
+    parser.add_argument(
+        "--database-url",
+        help=t(
+            "base PostgreSQL, ex. postgresql://tiebreak@127.0.0.1/tiebreak "
+            "(défaut : $TIEBREAK_DATABASE_URL, sinon SQLite)",
+            "PostgreSQL database, e.g. postgresql://tiebreak@127.0.0.1/tiebreak "
+            "(default: $TIEBREAK_DATABASE_URL, else SQLite)",
+        ),
+    )
+
+
+def _token_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        help=t(
+            "écrire le jeton dans ce fichier (droits 600) au lieu de l'afficher",
+            "write the token to this file (mode 600) instead of printing it",
+        ),
+    )
+
+
+def register(commands: Any) -> None:
+    """Add the `server` command group."""
+    server = commands.add_parser(
+        "server",
+        help=t("serveur central (API, organisations, jetons)", "central server (API, tokens)"),
+        description=t(
+            "Serveur central : reçoit les inventaires des agents. Sans sous-commande : run.",
+            "Central server: receives the agents' inventories. Without a subcommand: run.",
+        ),
+    )
+    actions = server.add_subparsers(dest="server_command", metavar="ACTION")
+
+    run = actions.add_parser("run", help=t("démarrer le serveur", "start the server"))
+    _database_options(run)
+    run.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=t("adresse d'écoute (défaut : 127.0.0.1)", "listen address (default: 127.0.0.1)"),
+    )
+    run.add_argument("--port", type=int, default=8750, help=t("port (défaut : 8750)", "port"))
+    run.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=8.0,
+        help=t("taille maximale d'un envoi, en Mo (défaut : 8)", "maximum upload size, MB"),
+    )
+    run.add_argument(
+        "--max-inflated-mb",
+        type=float,
+        default=64.0,
+        help=t(
+            "taille maximale d'un inventaire décompressé, en Mo (défaut : 64)",
+            "maximum inflated inventory size, MB (default: 64)",
+        ),
+    )
+    run.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help=t(
+            "cookies de session réservés à HTTPS (derrière un proxy TLS)",
+            "session cookies for HTTPS only (behind a TLS proxy)",
+        ),
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help=t(
+            "processus de service (défaut : 1 ; un par cœur pour un gros volume)",
+            "worker processes (default: 1; one per core for heavy load)",
+        ),
+    )
+    run.set_defaults(handler=_run)
+    server.set_defaults(**vars(run.parse_args([])))
+
+    migrate = actions.add_parser(
+        "migrate", help=t("mettre à jour le schéma de la base", "upgrade the database schema")
+    )
+    _database_options(migrate)
+    migrate.set_defaults(handler=_migrate)
+
+    add_org = actions.add_parser(
+        "add-org",
+        help=t("créer une organisation et son jeton d'agent", "create an organisation and token"),
+    )
+    _database_options(add_org)
+    add_org.add_argument("name", metavar="NOM", help=t("nom de la collectivité", "name"))
+    add_org.add_argument("--siren", help=t("SIREN (9 chiffres)", "SIREN (9 digits)"))
+    add_org.add_argument("--type", choices=ORGANISATION_TYPES, default="commune")
+    add_org.add_argument(
+        "--parent",
+        help=t("organisation parente (numéro, SIREN ou nom)", "parent organisation"),
+    )
+    _token_file_option(add_org)
+    add_org.set_defaults(handler=_add_org)
+
+    add_user = actions.add_parser("add-user", help=t("créer un utilisateur", "create a user"))
+    _database_options(add_user)
+    add_user.add_argument("username", metavar="UTILISATEUR")
+    add_user.add_argument("--role", choices=("admin", "reviewer", "viewer"), required=True)
+    add_user.add_argument(
+        "--org",
+        action="append",
+        default=[],
+        help=t(
+            "organisation suivie (numéro, SIREN ou nom ; répétable)",
+            "assigned organisation (number, SIREN or name; repeatable)",
+        ),
+    )
+    add_user.add_argument(
+        "--password-file",
+        type=Path,
+        help=t(
+            "fichier contenant le mot de passe (sinon : demandé, ou lu sur l'entrée standard)",
+            "file holding the password (else: prompted, or read from standard input)",
+        ),
+    )
+    add_user.set_defaults(handler=_add_user)
+
+    tokens = actions.add_parser("tokens", help=t("jetons d'agent", "agent tokens"))
+    token_actions = tokens.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
+    listing = token_actions.add_parser("list", help=t("lister (préfixes)", "list (prefixes)"))
+    _database_options(listing)
+    listing.add_argument("--org", help=t("une seule organisation", "one organisation only"))
+    listing.set_defaults(handler=_tokens_list)
+    rotate = token_actions.add_parser(
+        "rotate",
+        help=t("révoquer les jetons actifs et en créer un", "revoke active tokens, issue one"),
+    )
+    _database_options(rotate)
+    rotate.add_argument("org", metavar="ORGANISATION")
+    _token_file_option(rotate)
+    rotate.set_defaults(handler=_tokens_rotate)
+    revoke = token_actions.add_parser("revoke", help=t("révoquer un jeton", "revoke a token"))
+    _database_options(revoke)
+    revoke.add_argument("prefix", metavar="PRÉFIXE")
+    revoke.set_defaults(handler=_tokens_revoke)
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from server import db, migrations, settings
+
+    engine = db.make_engine(settings.database_url(args.database_url, args.data_dir))
+    migrations.migrate(engine)
+    return engine
+
+
+def _fail(exc: Any) -> int:
+    print(f"tiebreak server: {t(exc.french, exc.english)}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import Settings, database_url, to_environment
+
+    url = database_url(args.database_url, args.data_dir)
+    settings = Settings(
+        database_url=url,
+        max_body_bytes=int(args.max_body_mb * 1_048_576),
+        max_decompressed_bytes=int(args.max_inflated_mb * 1_048_576),
+        secure_cookies=args.secure_cookies,
+    )
+    app = create_app(settings)  # migrates the database once, before any worker starts
+    where = "PostgreSQL" if url.startswith("postgresql") else url.removeprefix("sqlite:///")
+    print(
+        t(
+            f"tiebreak server : http://{args.host}:{args.port}/api/v1/docs (base : {where})",
+            f"tiebreak server: http://{args.host}:{args.port}/api/v1/docs (database: {where})",
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    if args.workers <= 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        return EXIT_OK
+    os.environ.update(to_environment(settings))
+    uvicorn.run(
+        "server.app:app_from_environment",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+    )
+    return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from server import db, migrations, settings
+
+    engine = db.make_engine(settings.database_url(args.database_url, args.data_dir))
+    done = migrations.migrate(engine)
+    if done:
+        print(t("migrations appliquées : ", "migrations applied: ") + ", ".join(done))
+    else:
+        print(t("base déjà à jour", "database already up to date"))
+    return EXIT_OK
+
+
+def _give_token(token: str, path: Path | None) -> None:
+    """Print the token once, or write it atomically to a file only its owner can read."""
+    if path is None:
+        print(token)
+        print(
+            t(
+                "Conservez ce jeton : il ne sera plus jamais affiché "
+                "(fichier [server] token_file de l'agent).",
+                "Keep this token: it will never be shown again ([server] token_file of the agent).",
+            ),
+            file=sys.stderr,
+        )
+        return
+    directory = path.parent if str(path.parent) else Path()
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    print(t(f"jeton écrit dans {path}", f"token written to {path}"), file=sys.stderr)
+
+
+def _add_org(args: argparse.Namespace) -> int:
+    from inventory import OrganisationType
+    from server.admin import AdminError, create_organisation
+
+    try:
+        organisation_id, token = create_organisation(
+            _engine(args), args.name, args.siren, OrganisationType(args.type), args.parent
+        )
+    except AdminError as exc:
+        return _fail(exc)
+    print(
+        t(f"organisation n° {organisation_id} créée", f"organisation {organisation_id} created"),
+        file=sys.stderr,
+    )
+    _give_token(token, args.token_file)
+    return EXIT_OK
+
+
+def _read_password(path: Path | None) -> str:
+    if path is not None:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(t("Mot de passe : ", "Password: "))
+    if getpass.getpass(t("Encore une fois : ", "Again: ")) != first:
+        raise ValueError(t("les deux saisies diffèrent", "the two entries differ"))
+    return first
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, Role, create_user
+
+    try:
+        password = _read_password(args.password_file)
+    except (OSError, ValueError) as exc:
+        print(f"tiebreak server: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        create_user(_engine(args), args.username, password, Role(args.role), args.org)
+    except AdminError as exc:
+        return _fail(exc)
+    print(t(f"utilisateur {args.username} créé", f"user {args.username} created"))
+    return EXIT_OK
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, list_tokens
+
+    try:
+        tokens = list_tokens(_engine(args), args.org)
+    except AdminError as exc:
+        return _fail(exc)
+    for token in tokens:
+        state = (
+            t(f"révoqué le {token.revoked_at:%Y-%m-%d}", f"revoked {token.revoked_at:%Y-%m-%d}")
+            if token.revoked_at
+            else t("actif", "active")
+        )
+        print(f"tbk_{token.prefix}…\t{token.created_at:%Y-%m-%d}\t{state}\t{token.organisation}")
+    return EXIT_OK
+
+
+def _tokens_rotate(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, rotate_token
+
+    try:
+        token = rotate_token(_engine(args), args.org)
+    except AdminError as exc:
+        return _fail(exc)
+    _give_token(token, args.token_file)
+    return EXIT_OK
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, revoke_token
+
+    prefix = args.prefix.removeprefix("tbk_").rstrip("…_")
+    try:
+        revoke_token(_engine(args), prefix)
+    except AdminError as exc:
+        return _fail(exc)
+    print(t(f"jeton {prefix} révoqué", f"token {prefix} revoked"))
+    return EXIT_OK

@@ -1,0 +1,159 @@
+"""Database access: the engine for SQLite or PostgreSQL, and the tables as the code sees them.
+
+The same SQLAlchemy Core code runs on both databases. SQLite is the embedded default: WAL mode so
+readers never wait for the writer, a busy timeout so concurrent writers queue instead of failing,
+and write transactions opened with `BEGIN IMMEDIATE` so two writers never deadlock upgrading a read
+lock. The tables here describe the latest schema; `server.migrations` builds it step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+"""How long a SQLite writer waits for the lock before giving up (a minute: never in practice)."""
+
+metadata = MetaData()
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("siren", String(9), unique=True),
+    Column("type", String(20), nullable=False),
+    Column("parent_id", Integer, ForeignKey("organisations.id")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+agent_tokens = Table(
+    "agent_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("prefix", String(16), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+user_organisations = Table(
+    "user_organisations",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+inventories = Table(
+    "inventories",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("agent_hostname", Text, nullable=False),
+    Column("findings_count", Integer, nullable=False),
+    Column("observations_count", Integer, nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inventory_id", String(36), ForeignKey("inventories.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("finding_id", Text, nullable=False),
+    Column("product", Text, nullable=False),
+    Column("vendor", Text, nullable=False),
+    Column("jurisdiction", String(20), nullable=False),
+    Column("category", String(30), nullable=False),
+)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself (pysqlite's own is DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = "IMMEDIATE" if connection.get_execution_options().get("write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` (sqlite:///path or postgresql+psycopg://...), set up for concurrency."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        # Keep connections open: closing the last one of a WAL database checkpoints it, which
+        # would cost every request a few milliseconds. A connection serves one thread at a time.
+        engine = create_engine(url, pool_size=10, max_overflow=40)
+        _sqlite_setup(engine)
+        return engine
+    # As many connections as the web server has worker threads (40), so none waits for one.
+    return create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed at the end of the block, rolled back on any error."""
+    with engine.connect() as connection:
+        connection.execution_options(write=True)
+        with connection.begin():
+            yield connection

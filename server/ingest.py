@@ -1,0 +1,318 @@
+"""Receiving an inventory: read the body within limits, validate it, store it in one transaction.
+
+Rules, in the order they are checked:
+- the body is at most `max_body_bytes` on the wire (413), and when sent with
+  `Content-Encoding: gzip`, at most `max_decompressed_bytes` once inflated (413); decompression is
+  streamed and stops as soon as the limit is passed, so a small "zip bomb" costs nothing;
+- it is JSON (400) in the inventory format of a version this server knows (422), every field valid
+  (422 naming the field);
+- it describes the token's organisation (403): when both the inventory and the organisation have a
+  SIREN, the SIRENs must be equal; otherwise the names must be equal ignoring case, accents,
+  punctuation and spacing (an agent configured without SIREN still sends the name it was given);
+- the inventory id is the idempotency key: a resend of the same inventory answers exactly as the
+  first time and stores nothing; the same id with other content, or from another organisation,
+  is a conflict (409).
+The inventory and its findings are written in a single transaction: a crash leaves all or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from inventory import SCHEMA_VERSION, Inventory
+from inventory.models import safe_text
+from server import db
+
+
+@dataclass
+class IngestError(Exception):
+    """A refused inventory: HTTP status, French and English message, field errors if any."""
+
+    status: int
+    french: str
+    english: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The answer to an accepted inventory (the same for the first send and every resend)."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def _too_big(limit: int, what_fr: str, what_en: str) -> IngestError:
+    megabytes = f"{limit / 1_048_576:.1f}"
+    return IngestError(
+        413,
+        f"inventaire trop volumineux : {what_fr} dépasse {megabytes} Mo ; "
+        "limitez le périmètre du scan ou augmentez la limite du serveur (--max-body-mb)",
+        f"inventory too large: {what_en} exceeds {megabytes} MB; "
+        "narrow the scan's scope or raise the server's limit (--max-body-mb)",
+    )
+
+
+async def read_body(
+    chunks: AsyncIterator[bytes],
+    encoding: str,
+    content_length: int | None,
+    max_body: int,
+    max_inflated: int,
+) -> bytes:
+    """The request body, inflated if gzip, refusing anything over the limits as it streams in."""
+    if encoding not in ("", "identity", "gzip"):
+        raise IngestError(
+            415,
+            f"encodage {encoding!r} non pris en charge : envoyez du JSON brut ou compressé en gzip",
+            f"content encoding {encoding!r} not supported: send plain or gzip-compressed JSON",
+        )
+    if content_length is not None and content_length > max_body:
+        raise _too_big(max_body, "le corps de la requête", "the request body")
+    received = 0
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    out = bytearray()
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > max_body:
+            raise _too_big(max_body, "le corps de la requête", "the request body")
+        if inflater is None:
+            out += chunk
+            continue
+        data = chunk
+        while data and not inflater.eof:
+            try:
+                # Never inflate more than one byte past the limit, whatever the compression ratio.
+                out += inflater.decompress(data, max_inflated + 1 - len(out))
+            except zlib.error:
+                raise IngestError(400, "corps gzip corrompu", "corrupt gzip body") from None
+            if len(out) > max_inflated:
+                raise _too_big(max_inflated, "l'inventaire décompressé", "the inflated inventory")
+            data = inflater.unconsumed_tail
+    if inflater is not None and not inflater.eof:
+        raise IngestError(400, "corps gzip tronqué", "truncated gzip body")
+    return bytes(out)
+
+
+def _field(location: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in location) or "(document)"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """The inventory exactly as received, and its SHA-256 (what makes two sends the same)."""
+
+    text: str
+    sha256: str
+
+
+def decode(raw: bytes) -> Document:
+    """The body as text (JSON is UTF-8) with its digest."""
+    try:
+        return Document(raw.decode("utf-8"), hashlib.sha256(raw).hexdigest())
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            400,
+            f"le corps n'est pas en UTF-8 (octet {exc.start})",
+            f"the body is not UTF-8 (byte {exc.start})",
+        ) from None
+
+
+def parse_inventory(document: str) -> Inventory:
+    """Validate the document against the inventory model, with errors that name each field."""
+    try:
+        return Inventory.model_validate_json(document)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        reason = str(first.get("ctx", {}).get("error", first["msg"]))
+        raise IngestError(
+            400,
+            f"le corps n'est pas du JSON valide ({reason})",
+            f"the body is not valid JSON ({reason})",
+        )
+    if any(e["loc"] == ("schema",) for e in errors):
+        raise IngestError(
+            422,
+            f"champ schema : version de format non prise en charge ; ce serveur accepte "
+            f"{SCHEMA_VERSION!r} : mettez à jour l'agent ou le serveur",
+            f"field schema: format version not supported; this server accepts "
+            f"{SCHEMA_VERSION!r}: upgrade the agent or the server",
+            [{"field": "schema", "message": "unsupported schema version"}],
+        )
+    listed = [{"field": _field(tuple(e["loc"])), "message": str(e["msg"])} for e in errors[:50]]
+    names = ", ".join(item["field"] for item in listed[:5])
+    more = f" (+{len(errors) - 5})" if len(errors) > 5 else ""
+    raise IngestError(
+        422,
+        f"inventaire invalide, champ(s) {names}{more} : {listed[0]['message']}",
+        f"invalid inventory, field(s) {names}{more}: {listed[0]['message']}",
+        listed,
+    )
+
+
+def _comparable(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", " ", ascii_name.lower()).strip()
+
+
+def _describe(name: str, siren: str | None) -> str:
+    return f"« {name} »" + (f" (SIREN {siren})" if siren else "")
+
+
+def check_organisation(organisation: Any, inventory: Inventory) -> None:
+    """Refuse an inventory that describes another organisation than the token's."""
+    sent = inventory.organisation
+    if organisation.siren and sent.siren:
+        same = organisation.siren == sent.siren
+    else:
+        same = _comparable(organisation.name) == _comparable(sent.name)
+    if same:
+        return
+    theirs = _describe(organisation.name, organisation.siren)
+    ours = _describe(sent.name, sent.siren)
+    raise IngestError(
+        403,
+        f"ce jeton appartient à {theirs} mais l'inventaire décrit {ours} : "
+        "vérifiez [organisation] dans la configuration de l'agent et son fichier de jeton",
+        f"this token belongs to {theirs} but the inventory describes {ours}: "
+        "check [organisation] in the agent's configuration and its token file",
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def receipt_body(row: Any) -> dict[str, Any]:
+    """The answer describing a stored inventory, from what never changes after it is stored.
+
+    The review status is left out on purpose: a resend after a reviewer's decision must still
+    get the very answer of the first send.
+    """
+    return {
+        "id": row.id,
+        "organisation_id": row.organisation_id,
+        "received_at": _utc(row.received_at).isoformat(),
+        "findings": row.findings_count,
+        "observations": row.observations_count,
+        "url": f"/api/v1/inventories/{row.id}",
+    }
+
+
+def _column(text: str) -> str:
+    # Index columns only (the document keeps the exact text): PostgreSQL refuses NUL in text.
+    if text.isascii() and "\x00" not in text:
+        return text[:1000]  # the usual case, without the cost of a regular expression
+    cleaned: str = safe_text(text).replace("\x00", "\ufffd")
+    return cleaned[:1000]
+
+
+def _existing(connection: Any, inventory_id: str) -> Any:
+    table = db.inventories
+    return connection.execute(
+        select(
+            table.c.id,
+            table.c.organisation_id,
+            table.c.received_at,
+            table.c.findings_count,
+            table.c.observations_count,
+            table.c.body_sha256,
+        ).where(table.c.id == inventory_id)
+    ).first()
+
+
+def _replay(row: Any, organisation_id: int, digest: str) -> Receipt:
+    if row.organisation_id != organisation_id or row.body_sha256 != digest:
+        raise IngestError(
+            409,
+            f"un autre inventaire porte déjà l'identifiant {row.id} : "
+            "chaque scan doit avoir un identifiant neuf",
+            f"another inventory already has the id {row.id}: every scan needs a fresh id",
+        )
+    return Receipt(201, receipt_body(row))
+
+
+_FINDING_COLUMNS = "inventory_id, position, finding_id, product, vendor, jurisdiction, category"
+# Column names are constants; every value is a bound parameter.
+_INSERT_FINDINGS_SQLITE = f"INSERT INTO findings ({_FINDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+# One statement with seven arrays: psycopg adapts a list in C, where executemany would handle
+# every row in Python.
+_INSERT_FINDINGS_POSTGRESQL = (
+    f"INSERT INTO findings ({_FINDING_COLUMNS}) "  # noqa: S608
+    "SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::text[])"
+)
+
+
+def _insert_findings(connection: Connection, inventory_id: str, inventory: Inventory) -> None:
+    # Straight to the driver: building 300 parameter sets through SQLAlchemy's compiler costs
+    # more than the insert itself.
+    rows = [
+        (
+            inventory_id,
+            position,
+            _column(finding.id),
+            _column(finding.product),
+            _column(finding.vendor),
+            finding.jurisdiction.value,
+            finding.category.value,
+        )
+        for position, finding in enumerate(inventory.findings)
+    ]
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            _INSERT_FINDINGS_POSTGRESQL, tuple(list(column) for column in zip(*rows, strict=True))
+        )
+    else:
+        connection.exec_driver_sql(_INSERT_FINDINGS_SQLITE, rows)
+
+
+def store(
+    engine: Engine, organisation_id: int, inventory: Inventory, document: Document
+) -> Receipt:
+    """Store the inventory, as sent, and its findings in one transaction; or replay the answer."""
+    digest = document.sha256
+    inventory_id = str(inventory.id)
+    try:
+        with db.write_transaction(engine) as connection:
+            existing = _existing(connection, inventory_id)
+            if existing is not None:
+                return _replay(existing, organisation_id, digest)
+            row = {
+                "id": inventory_id,
+                "organisation_id": organisation_id,
+                "status": "draft",
+                "received_at": datetime.now(UTC),
+                "started_at": inventory.started_at,
+                "finished_at": inventory.finished_at,
+                "agent_hostname": _column(inventory.agent.hostname),
+                "findings_count": len(inventory.findings),
+                "observations_count": len(inventory.observations),
+                "body_sha256": digest,
+                "document": document.text,
+            }
+            connection.execute(db.inventories.insert(), row)
+            if inventory.findings:
+                _insert_findings(connection, inventory_id, inventory)
+    except IntegrityError:
+        # Two sends of the same inventory raced (PostgreSQL); the loser replays the winner's answer.
+        with engine.connect() as connection:
+            existing = _existing(connection, inventory_id)
+        if existing is None:
+            raise
+        return _replay(existing, organisation_id, digest)
+    return Receipt(201, receipt_body(SimpleNamespace(**row)))
