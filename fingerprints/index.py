@@ -136,20 +136,33 @@ class _CombinedRegex:
         return found
 
 
-def _checked_groups(ref: MatcherRef) -> list[str]:
-    """Names of the pattern's groups, once it is known to compile as an alternative."""
+def _pattern_facts(ref: MatcherRef) -> tuple[list[str], frozenset[str] | None]:
+    """Names of the pattern's groups, and the characters a match can start with (None: any).
+
+    One parse gives both; compiling happens later, per bucket, only for the values a scan sees.
+    """
     try:
-        compiled = re.compile(f"(?P<_0>{_rename_groups(ref.matcher.pattern, 0)})", re.IGNORECASE)
+        parsed = re._parser.parse(  # type: ignore[attr-defined]
+            f"(?P<_0>{_rename_groups(ref.matcher.pattern, 0)})", re.IGNORECASE
+        )
     except re.error as exc:
         # The schema compiles each pattern alone; this only fires if renaming breaks one.
         raise CatalogError([f"{ref.product}: {ref.label}: {exc}"]) from None
-    return [name.removeprefix("_0_") for name in compiled.groupindex if name != "_0"]
+    groups = [name.removeprefix("_0_") for name in parsed.state.groupdict if name != "_0"]
+    return groups, _first_of(parsed)
 
 
 def first_characters(pattern: str) -> frozenset[str] | None:
     """Lower-case ASCII characters a match of `pattern` can start with; None if unbounded."""
     try:
         parsed = re._parser.parse(pattern, re.IGNORECASE)  # type: ignore[attr-defined]
+    except re.error:
+        return None
+    return _first_of(parsed)
+
+
+def _first_of(parsed: Any) -> frozenset[str] | None:
+    try:
         characters, nullable = _first(list(parsed.data))
     except Exception:  # noqa: BLE001 - a private parser's surprise only costs the shortcut
         return None
@@ -218,8 +231,9 @@ class _RegexSet:
     """
 
     def __init__(self, refs: Sequence[MatcherRef]) -> None:
-        groups = {id(ref): _checked_groups(ref) for ref in refs}
-        firsts = [first_characters(ref.matcher.pattern) for ref in refs]
+        facts = [_pattern_facts(ref) for ref in refs]
+        groups = {id(ref): names for ref, (names, _) in zip(refs, facts, strict=True)}
+        firsts = [first for _, first in facts]
         self.all = _CombinedRegex(refs, groups)
         keys = set().union(*(first for first in firsts if first is not None))
         self.buckets = {
