@@ -97,6 +97,7 @@ def main() -> None:
     catalog = load_catalog(args.dir)
     loaded = time.perf_counter()
     engine = Engine(catalog)
+    engine.index.compile_all()
     compiled = time.perf_counter()
     index = engine.index
     kinds: dict[str, int] = {}

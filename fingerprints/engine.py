@@ -125,28 +125,29 @@ class Engine:
         unidentified: list[str] = []
         channels = self.index.channels
         # The same value recurs on many hosts (a package, a resolver, an MX): look it up once.
-        seen: dict[str, dict[str, Sequence[Hit]]] = {}
+        # Locals, not attributes, in this loop: it runs once per observation.
+        seen: dict[tuple[str, str], Sequence[Hit]] = {}
+        seen_get, drafts_get, unknown = seen.get, drafts.get, unidentified.append
+        known = KNOWN_CHANNELS
         for observation in observations:
-            channel, value = observation.channel, observation.value
-            memo = seen.get(channel)
-            if memo is None:
-                memo = seen[channel] = {}
-            hits = memo.get(value)
+            channel = observation.channel
+            key = (channel, observation.value)
+            hits = seen_get(key)
             if hits is None:
                 index = channels.get(channel)
                 # Misses share one empty tuple: no list is kept per value that matched nothing.
-                found = index.lookup(value) if index is not None else None
-                hits = memo[value] = found or NO_HITS
+                found = index.lookup(key[1]) if index is not None else None
+                hits = seen[key] = found or NO_HITS
             if not hits:
-                if channel in KNOWN_CHANNELS:
-                    unidentified.append(observation.id)
+                if channel in known:
+                    unknown(observation.id)
                 continue
             locus = observation.locus
             for ref, captured in hits:
-                key = (ref.product, locus)
-                draft = drafts.get(key)
+                draft_key = (ref.product, locus)
+                draft = drafts_get(draft_key)
                 if draft is None:
-                    draft = drafts[key] = _Draft()
+                    draft = drafts[draft_key] = _Draft()
                 draft.add(observation, ref, captured)
         self._imply(drafts)
         findings = [

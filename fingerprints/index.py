@@ -364,7 +364,7 @@ class ChannelIndex:
                 if hits:
                     found += hits
         if self.regex_refs and len(text) <= MAX_REGEX_INPUT:
-            regex = self.regex
+            regex = self._regex or self.regex
             assert regex is not None  # regex_refs is not empty
             found += regex.hits(text)
         return found
@@ -409,6 +409,15 @@ class MatchIndex:
             for product in catalog.products.values()
             for position, matcher in enumerate(product.matchers)
         )
+
+    def compile_all(self) -> None:
+        """Build every channel's regex set now rather than at first use (for long runs)."""
+        for index in self.channels.values():
+            regex = index.regex
+            if regex is not None:
+                for combined in (regex.all, regex.unbounded, *regex.buckets.values()):
+                    if combined is not None:
+                        combined.hits("")
 
     def lookup(self, channel: str, value: str) -> list[Hit]:
         """Every matcher that fires on `value` seen on `channel`."""
