@@ -96,7 +96,14 @@ def _check_ip(value: str) -> str:
     return value
 
 
+def _check_label(value: str) -> str:
+    if not _label_ok(value):
+        raise ValueError(f"sélecteur DKIM invalide / invalid DKIM selector {value!r}")
+    return value
+
+
 Cidr = Annotated[str, AfterValidator(_check_cidr)]
+DnsLabel = Annotated[str, AfterValidator(_check_label)]
 DomainName = Annotated[str, AfterValidator(_check_domain)]
 IpAddress = Annotated[str, AfterValidator(_check_ip)]
 
@@ -122,19 +129,11 @@ def _label_ok(label: str) -> bool:
 class DnsConfig(_Section):
     """`[dns]`: the resolvers to ask (empty: the system's)."""
 
-    nameservers: list[str] = Field(default_factory=list)
+    nameservers: list[IpAddress] = Field(default_factory=list)
     port: int = Field(default=53, ge=1, le=65535)
     timeout: float = Field(default=2.0, gt=0, le=60)
-
-    @field_validator("nameservers")
-    @classmethod
-    def _addresses(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError(f"adresse IP invalide / invalid IP address {value!r}") from None
-        return values
+    retries: int = Field(default=1, ge=0, le=5)
+    dkim_selectors: list[DnsLabel] = Field(default_factory=list)
 
 
 class DirectoryConfig(_Section):

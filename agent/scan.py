@@ -84,6 +84,8 @@ def probe_context(config: Config, root: Path = Path("/")) -> ProbeContext:
             nameservers=tuple(config.dns.nameservers),
             port=config.dns.port,
             timeout=config.dns.timeout,
+            retries=config.dns.retries,
+            dkim_selectors=tuple(config.dns.dkim_selectors),
         ),
         directory=directory,
     )

@@ -30,6 +30,7 @@ class DnsSettings:
     port: int = 53
     timeout: float = 2.0
     retries: int = 1
+    dkim_selectors: tuple[str, ...] = ()  # empty: the DNS probe's default list
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ REGISTRY: tuple[ProbeEntry, ...] = (
     ProbeEntry("system", frozenset({"local", "system"}), "probes.system:SystemProbe"),
     ProbeEntry("host", frozenset({"local", "host"}), "probes.host.probe:HostProbe"),
     ProbeEntry("processes", frozenset({"local", "host"}), "probes.host.processes:ProcessesProbe"),
+    ProbeEntry("dns", frozenset({"dns", "network"}), "probes.dns.probe:DnsProbe"),
 )
 
 

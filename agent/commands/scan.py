@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.commands import add_config_option
+from agent.commands import add_config_option, external
 from agent.i18n import t
 
 
@@ -56,10 +56,13 @@ def register(commands: Any) -> None:
             "send the inventory to the [server] (exit code 3 if it stays spooled)",
         ),
     )
+    external.add_arguments(scan)
     scan.set_defaults(handler=_scan)
 
 
 def _scan(args: argparse.Namespace) -> int:
+    if args.external or args.domains is not None:
+        return external.run(args)
     from agent.cli import EXIT_COMPLETE, EXIT_CONFIG, EXIT_PARTIAL, error
     from agent.config import ConfigError, load_config
     from agent.scan import check_writable, default_output, plan_probes, run_scan, write_inventory

@@ -158,3 +158,10 @@ def test_default_config_scans_only_loopback() -> None:
     )
     networks = [ipaddress.ip_network(n) for n in example["scope"]["networks"]]
     assert networks and all(n.is_loopback for n in networks)
+
+
+def test_bad_nameserver_and_dkim_selector_are_named_with_their_index(tmp_path: Path) -> None:
+    text = GOOD.replace('nameservers = ["127.0.0.53"]', 'nameservers = ["127.0.0.53", "dns.local"]')
+    message = _problems(tmp_path, text + 'dkim_selectors = ["selector1", "bad selector"]\n')
+    assert "[dns] nameservers[1]: adresse IP invalide / invalid IP address 'dns.local'" in message
+    assert "[dns] dkim_selectors[1]: sélecteur DKIM invalide" in message
