@@ -14,9 +14,7 @@ import csv
 import hashlib
 import io
 import json
-import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent import __version__
+from agent.atomic import write_atomically
 from agent.i18n import t
 from agent.scan import slug, write_inventory
 from inventory import (
@@ -480,17 +479,11 @@ def write_summary(output: Path, known: dict[Path, list[dict[str, str]]] | None =
             continue
         rows.extend(summary_rows(inventory))
     target = output / SUMMARY_FILE
-    fd, temporary = tempfile.mkstemp(dir=output, prefix=".summary.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(target, buffer.getvalue().encode("utf-8"))
     return target
 
 

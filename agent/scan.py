@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent import __version__
+from agent.atomic import write_atomically
 from agent.config import Config, ConfigError
 from agent.orchestrator import PlannedProbe, ProgressCallback, run_probes
 from inventory import (
@@ -169,17 +170,5 @@ def check_writable(path: Path) -> None:
 
 
 def write_inventory(inventory: Inventory, path: Path) -> None:
-    """Write atomically: a temporary file in the same directory, then rename over `path`."""
-    directory = path.parent if str(path.parent) else Path()
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(inventory.to_json())
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write the inventory atomically: an interrupted scan never leaves half a file."""
+    write_atomically(path, (inventory.to_json() + "\n").encode("utf-8"))

@@ -17,13 +17,13 @@ import contextlib
 import gzip
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from agent.atomic import write_atomically
 from agent.config import ServerConfig
 from agent.i18n import t
 
@@ -102,24 +102,11 @@ def send(document: bytes, server: ServerConfig, token: str, timeout: float = 120
     )
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def spool(document: bytes, inventory_id: str, directory: Path) -> Path:
     """Keep an unsent inventory for the next run."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{inventory_id}.json"
-    _write_atomically(path, document)
+    write_atomically(path, document, mode=0o600)
     return path
 
 
@@ -127,7 +114,9 @@ def _reject(path: Path, reason: str) -> None:
     rejected = path.parent / "rejected"
     rejected.mkdir(exist_ok=True, mode=0o700)
     os.replace(path, rejected / path.name)
-    _write_atomically(rejected / (path.stem + ".reason.txt"), reason.encode("utf-8") + b"\n")
+    write_atomically(
+        rejected / (path.stem + ".reason.txt"), reason.encode("utf-8") + b"\n", mode=0o600
+    )
 
 
 def deliver(
