@@ -17,9 +17,11 @@ def register(commands: Any) -> None:
         help=t("lancer un scan et écrire l'inventaire", "run a scan and write the inventory"),
         description=t(
             "Lance les sondes sur le périmètre déclaré et écrit le brouillon d'inventaire (JSON). "
-            "Codes de sortie : 0 complet, 1 partiel, 2 erreur de configuration.",
+            "Codes de sortie : 0 complet, 1 partiel, 2 erreur de configuration, "
+            "3 inventaire écrit mais en attente d'envoi (--send).",
             "Runs the probes on the declared scope and writes the draft inventory (JSON). "
-            "Exit codes: 0 complete, 1 partial, 2 configuration error.",
+            "Exit codes: 0 complete, 1 partial, 2 configuration error, "
+            "3 written but waiting in the spool (--send).",
         ),
     )
     add_config_option(scan)
