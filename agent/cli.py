@@ -44,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=t(
             "Codes de sortie : 0 complet, 1 partiel (une sonde a échoué ou dépassé son délai), "
-            "2 erreur de configuration ou d'usage.",
+            "2 erreur de configuration ou d'usage, 3 inventaire en attente d'envoi (--send).",
             "Exit codes: 0 complete, 1 partial (a probe failed or timed out), "
-            "2 configuration or usage error.",
+            "2 configuration or usage error, 3 inventory waiting in the spool (--send).",
         ),
     )
     parser.add_argument("--version", action="version", version=f"tiebreak {__version__}")
