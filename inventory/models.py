@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -19,9 +20,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     JsonValue,
-    field_validator,
 )
+from pydantic_core import core_schema
 
 SCHEMA_VERSION: Final = "1.0"
 """Version of the inventory format; the server refuses versions it does not know."""
@@ -36,7 +38,41 @@ def safe_text(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
-SafeStr = Annotated[str, AfterValidator(safe_text)]
+class _OnPythonInput:
+    """Clean values built in Python; JSON input passes untouched, in Rust.
+
+    A lone surrogate can only come from Python (undecodable bytes read by a probe): pydantic
+    refuses one in JSON as invalid JSON. Skipping the Python call on JSON input saves the server
+    some 1,500 calls per inventory it ingests.
+    """
+
+    def __init__(self, clean: Callable[[Any], Any]) -> None:
+        self.clean = clean
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        return core_schema.json_or_python_schema(
+            json_schema=schema,
+            python_schema=core_schema.no_info_after_validator_function(self.clean, schema),
+        )
+
+
+SafeStr = Annotated[str, _OnPythonInput(safe_text)]
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+Attributes = Annotated[dict[str, JsonValue], _OnPythonInput(_clean_json)]
 
 
 def siren_is_valid(siren: str) -> bool:
@@ -189,7 +225,7 @@ class Observation(_Model):
     )
     locus: SafeStr = Field(description="where it was seen: a domain, a host, a directory")
     value: SafeStr
-    attributes: dict[str, JsonValue] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
     notes: list[SafeStr] = Field(default_factory=list)
 
     @classmethod
@@ -213,22 +249,6 @@ class Observation(_Model):
             attributes=attributes or {},
             notes=notes or [],
         )
-
-    @field_validator("attributes")
-    @classmethod
-    def _clean_attributes(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        cleaned: dict[str, JsonValue] = _clean_json(value)
-        return cleaned
-
-
-def _clean_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return safe_text(value)
-    if isinstance(value, dict):
-        return {safe_text(str(k)): _clean_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean_json(v) for v in value]
-    return value
 
 
 class Factor(_Model):

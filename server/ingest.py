@@ -250,11 +250,12 @@ _FINDING_COLUMNS = "inventory_id, position, finding_id, product, vendor, jurisdi
 # Column names are constants; every value is a bound parameter.
 _INSERT_FINDINGS_SQLITE = f"INSERT INTO findings ({_FINDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 # One statement with seven arrays: psycopg adapts a list in C, where executemany would handle
-# every row in Python.
+# every row in Python. `%b` sends them in binary: the text format would search every element
+# for characters to quote.
 _INSERT_FINDINGS_POSTGRESQL = (
     f"INSERT INTO findings ({_FINDING_COLUMNS}) "  # noqa: S608
-    "SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[])"
+    "SELECT * FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[])"
 )
 
 

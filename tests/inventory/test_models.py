@@ -137,3 +137,21 @@ def test_contract_imports_no_other_part(repo: Path) -> None:
         text = module.read_text(encoding="utf-8")
         for other in ("agent", "probes", "fingerprints", "server"):
             assert f"from {other}" not in text and f"import {other}" not in text, module
+
+
+def test_json_input_cannot_carry_a_lone_surrogate() -> None:
+    # Cleaning runs on Python input only: JSON input with a lone surrogate is refused whole,
+    # so nothing unencodable can reach storage either way.
+    text = _inventory().to_json().replace('"value": "debian"', '"value": "deb\\udcffian"')
+    assert "\\udcff" in text
+    with pytest.raises(ValidationError, match="surrogate"):
+        Inventory.model_validate_json(text)
+    clean = Observation.make("system", "os", "poste", "deb\udcffian")
+    assert (
+        Inventory.model_validate_json(
+            _inventory().model_copy(update={"observations": [clean]}).to_json()
+        )
+        .observations[0]
+        .value
+        == "deb\ufffdian"
+    )
