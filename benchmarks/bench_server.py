@@ -1,8 +1,9 @@
 """Ingestion throughput of the central server, on SQLite and on PostgreSQL.
 
 8 concurrent senders (threads, one organisation and token each) post inventories of 300 findings,
-gzip-compressed beforehand as the agent does, to a real `tiebreak server run` process on
-127.0.0.1. Prints inventories per second and the p50 / p95 latency of one send.
+gzip-compressed beforehand and each on a new connection as the agent does, to a real
+`tiebreak server run` process on 127.0.0.1. Prints inventories per second and the p50 / p95
+latency of one send. Everything, the senders included, shares this machine's cores.
 
 Usage: .venv/bin/python benchmarks/bench_server.py [--inventories 400] [--senders 8]
        [--findings 300] [--workers 2] [--backend sqlite --backend postgresql]
@@ -136,7 +137,8 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
         start_line = threading.Barrier(args.senders + 1)
 
         def send(token: str, bodies: list[bytes]) -> None:
-            session = requests.Session()
+            # One connection per inventory, as `tiebreak scan --send` does (agent/sender.py): a
+            # kept-alive connection would stay on one worker process for the whole run.
             headers = {
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
@@ -145,7 +147,7 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
             start_line.wait()
             for body in bodies:
                 began = time.perf_counter()
-                answer = session.post(f"{base}/api/v1/inventories", data=body, headers=headers)
+                answer = requests.post(f"{base}/api/v1/inventories", data=body, headers=headers)
                 latencies.append(time.perf_counter() - began)
                 if answer.status_code != 201:
                     failures.append(f"{answer.status_code} {answer.text[:200]}")

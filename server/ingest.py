@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from inventory import SCHEMA_VERSION, Inventory
@@ -235,6 +236,18 @@ def _existing(connection: Any, inventory_id: str) -> Any:
     ).first()
 
 
+def _insert_if_new(dialect: str, row: dict[str, Any]) -> Any:
+    """`INSERT … ON CONFLICT (id) DO NOTHING RETURNING id` for the inventory row."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = db.inventories
+    return (
+        insert(table)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=[table.c.id])
+        .returning(table.c.id)
+    )
+
+
 def _replay(row: Any, organisation_id: int, digest: str) -> Receipt:
     if row.organisation_id != organisation_id or row.body_sha256 != digest:
         raise IngestError(
@@ -290,9 +303,6 @@ def store(
     inventory_id = str(inventory.id)
     try:
         with db.write_transaction(engine) as connection:
-            existing = _existing(connection, inventory_id)
-            if existing is not None:
-                return _replay(existing, organisation_id, digest)
             row = {
                 "id": inventory_id,
                 "organisation_id": organisation_id,
@@ -306,7 +316,10 @@ def store(
                 "body_sha256": digest,
                 "document": document.text,
             }
-            connection.execute(db.inventories.insert(), row)
+            # Insert unless the id exists, in one round trip: a resend finds the first send's row.
+            if connection.execute(_insert_if_new(connection.dialect.name, row)).first() is None:
+                existing = _existing(connection, inventory_id)
+                return _replay(existing, organisation_id, digest)
             if inventory.findings:
                 _insert_findings(connection, inventory_id, inventory)
     except IntegrityError:
