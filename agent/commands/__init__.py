@@ -19,3 +19,20 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
             "TOML file (default: ./tiebreak.toml then /etc/tiebreak/agent.toml)",
         ),
     )
+
+
+def catalog_ready() -> bool:
+    """Compile the catalog now; print why and return False when it is malformed.
+
+    A scan refuses to start with a broken catalog rather than silently skip products.
+    """
+    from agent.cli import error
+    from fingerprints.catalog import CatalogError
+    from fingerprints.engine import default_engine
+
+    try:
+        default_engine()
+    except CatalogError as exc:
+        error(t("catalogue invalide :", "malformed catalog:") + "\n" + str(exc))
+        return False
+    return True

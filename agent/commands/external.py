@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.commands import catalog_ready
 from agent.i18n import t
 
 if TYPE_CHECKING:
@@ -150,13 +151,7 @@ def run(args: argparse.Namespace) -> int:
     if not domains.targets:
         error(t(f"{args.domains} : aucun domaine valide", f"{args.domains}: no valid domain"))
         return EXIT_CONFIG
-    from fingerprints.catalog import CatalogError
-    from fingerprints.engine import default_engine
-
-    try:
-        default_engine()  # a malformed catalog stops the run before any question is asked
-    except CatalogError as exc:
-        error(t("catalogue invalide :", "malformed catalog:") + "\n" + str(exc))
+    if not catalog_ready():
         return EXIT_CONFIG
     output: Path = args.output or DEFAULT_OUTPUT
     if output.exists() and not output.is_dir():

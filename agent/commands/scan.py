@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.commands import add_config_option, external
+from agent.commands import add_config_option, catalog_ready, external
 from agent.i18n import t
 
 
@@ -85,13 +85,7 @@ def _scan(args: argparse.Namespace) -> int:
     except OSError as exc:
         error(str(exc))
         return EXIT_CONFIG
-    from fingerprints.catalog import CatalogError
-    from fingerprints.engine import default_engine
-
-    try:
-        default_engine()  # compile the catalog now: a malformed one stops the agent before scanning
-    except CatalogError as exc:
-        error(t("catalogue invalide :", "malformed catalog:") + "\n" + str(exc))
+    if not catalog_ready():
         return EXIT_CONFIG
 
     if args.quiet:
