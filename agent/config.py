@@ -83,7 +83,7 @@ class OrganisationConfig(_Section):
 def _check_domain(value: str) -> str:
     name = value.strip().rstrip(".").lower()
     labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_label_ok(label) for label in labels):
+    if len(name) > 253 or len(labels) < 2 or not all(valid_label(label) for label in labels):
         raise ValueError(f"nom de domaine invalide / invalid domain name {value!r}")
     return name
 
@@ -97,7 +97,7 @@ def _check_ip(value: str) -> str:
 
 
 def _check_label(value: str) -> str:
-    if not _label_ok(value):
+    if not valid_label(value):
         raise ValueError(f"sélecteur DKIM invalide / invalid DKIM selector {value!r}")
     return value
 
@@ -116,7 +116,8 @@ class ScopeConfig(_Section):
     exclude: list[Cidr] = Field(default_factory=list)
 
 
-def _label_ok(label: str) -> bool:
+def valid_label(label: str) -> bool:
+    """A DNS label of 1 to 63 ASCII letters, digits, `-` or `_`, not starting or ending in `-`."""
     return (
         0 < len(label) <= 63
         and label.isascii()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.atomic import write_atomically
+from agent.config import valid_label
 from agent.i18n import t
 from agent.scan import slug, write_inventory
 from inventory import (
@@ -90,11 +91,8 @@ def normalise_domain(text: str) -> str | None:
     labels = name.split(".")
     if len(name) > 253 or len(labels) < 2:
         return None
-    for label in labels:
-        if not 0 < len(label) <= 63 or label.startswith("-") or label.endswith("-"):
-            return None
-        if not all(c.isascii() and (c.isalnum() or c in "-_") for c in label):
-            return None
+    if not all(valid_label(label) for label in labels):
+        return None
     return name
 
 
