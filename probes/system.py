@@ -10,6 +10,8 @@ import shlex
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import JsonValue
+
 from probes.base import Emitter, Probe, ProbeContext
 
 OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")
@@ -33,6 +35,22 @@ def parse_os_release(text: str) -> dict[str, str]:
     return fields
 
 
+def os_release_observation(release: dict[str, str]) -> tuple[str, dict[str, JsonValue]]:
+    """Value and attributes of the `os` observation of parsed os-release fields.
+
+    The value is the os-release ID ("debian", "rhel"): the catalog's `os` matchers compare
+    against it. The `system` and `host` probes both emit this shape.
+    """
+    os_id = release.get("ID", "linux").lower()
+    return os_id, {
+        "name": release.get("NAME", os_id),
+        "id_like": release.get("ID_LIKE", ""),
+        "version": release.get("VERSION_ID", ""),
+        "pretty_name": release.get("PRETTY_NAME", ""),
+        "source": "os-release",
+    }
+
+
 class SystemProbe(Probe):
     """Reports the operating system and the host name."""
 
@@ -45,21 +63,7 @@ class SystemProbe(Probe):
         """Read os-release under the system root, falling back to `platform`."""
         release = self._read_os_release(ctx.root, out)
         if release:
-            # The value is the os-release ID ("debian", "rhel"): the catalog's `os` matchers
-            # compare against it, and the `host` probe emits the same shape.
-            os_id = release.get("ID", "linux").lower()
-            out.observe(
-                "os",
-                ctx.hostname,
-                os_id,
-                {
-                    "name": release.get("NAME", os_id),
-                    "id_like": release.get("ID_LIKE", ""),
-                    "version": release.get("VERSION_ID", ""),
-                    "pretty_name": release.get("PRETTY_NAME", ""),
-                    "source": "os-release",
-                },
-            )
+            out.observe("os", ctx.hostname, *os_release_observation(release))
         else:
             system = platform.system() or "unknown"
             out.observe(

@@ -13,15 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import JsonValue
-
 from probes.base import Emitter, Probe, ProbeContext
 from probes.host import apk, dpkg, flatpak, macos, rpm, snap, windows
 from probes.host.common import Package, decode, emit_packages, read_text
 from probes.host.exports import Export, Exports, LiveExports
 from probes.host.pwsh import json_objects
 from probes.host.regfile import parse_reg_export
-from probes.system import OS_RELEASE_PATHS, parse_os_release
+from probes.system import OS_RELEASE_PATHS, os_release_observation, parse_os_release
 
 LinuxSource = Callable[[Path, str, Emitter], int]
 LINUX_SOURCES: tuple[LinuxSource, ...] = (dpkg.collect, apk.collect, flatpak.collect, snap.collect)
@@ -87,16 +85,7 @@ class HostProbe(Probe):
         for relative in OS_RELEASE_PATHS:
             text = read_text(root / relative, out)
             if text is not None:
-                release = parse_os_release(text)
-                os_id = release.get("ID", "linux").lower()
-                attributes: dict[str, JsonValue] = {
-                    "name": release.get("NAME", os_id),
-                    "version": release.get("VERSION_ID", ""),
-                    "pretty_name": release.get("PRETTY_NAME", ""),
-                    "id_like": release.get("ID_LIKE", ""),
-                    "source": "os-release",
-                }
-                out.observe("os", locus, os_id, attributes)
+                out.observe("os", locus, *os_release_observation(parse_os_release(text)))
                 return
 
     @staticmethod
