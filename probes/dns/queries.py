@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import dns.rdtypes.ANY.CAA
 import dns.rdtypes.ANY.CNAME
@@ -23,6 +22,7 @@ import dns.rdtypes.IN.AAAA
 import dns.rdtypes.IN.SRV
 from pydantic import JsonValue
 
+from probes.base import Emitter
 from probes.dns.dmarc import parse_dmarc
 from probes.dns.resolver import TRANSPORT_FAILURES, Answer, AsyncResolver, Status, name_text
 from probes.dns.spf import SpfExpansion, expand_spf, parse_spf
@@ -58,23 +58,6 @@ MAX_TXT_CHARS = 4096
 """TXT strings are stored up to this length; a 64 KB TXT is truncated with a note."""
 
 FAILURES = frozenset({Status.SERVFAIL, Status.REFUSED, Status.ERROR}) | TRANSPORT_FAILURES
-
-
-class Sink(Protocol):
-    """Where observations and notes go (the probe's Emitter)."""
-
-    def observe(
-        self,
-        channel: str,
-        locus: str,
-        value: str,
-        attributes: dict[str, JsonValue] | None = None,
-        notes: list[str] | None = None,
-    ) -> Any:
-        """Record one observation."""
-
-    def note(self, text: str) -> None:
-        """Record a note about the run."""
 
 
 @dataclass(slots=True)
@@ -117,7 +100,7 @@ def is_internal(host: str, domain: str) -> bool:
 class _Domain:
     """Questions and emission for one domain."""
 
-    def __init__(self, resolver: AsyncResolver, domain: str, out: Sink) -> None:
+    def __init__(self, resolver: AsyncResolver, domain: str, out: Emitter) -> None:
         self.resolver = resolver
         self.domain = domain
         self.out = out
@@ -169,7 +152,7 @@ class _Domain:
 async def scan_domain(
     resolver: AsyncResolver,
     domain: str,
-    out: Sink,
+    out: Emitter,
     selectors: tuple[str, ...] = DEFAULT_DKIM_SELECTORS,
 ) -> DomainScan:
     """Ask every question about `domain` and emit what the answers show."""
