@@ -209,6 +209,14 @@ class Engine:
             }
         )
 
+    def describe(self, product_id: str, locus: str) -> Finding:
+        """A finding of a catalog product at a locus with no evidence: what a person adds or
+        picks when they correct a finding (KeyError for a product the catalog lacks)."""
+        template = self._template(product_id)
+        return template.model_copy(
+            update={"id": finding_id(product_id, locus), "locus": safe_text(locus), "evidence": []}
+        )
+
     def _template(self, product_id: str) -> Finding:
         """What a finding of this product says whatever the locus, validated once per product."""
         template = self._templates.get(product_id)

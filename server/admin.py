@@ -6,15 +6,19 @@ Errors are AdminError with a French and an English message.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row
 
 from inventory import OrganisationType, siren_is_valid
 from server import db, security
+from server.errors import Refusal
+from server.store import audit, users
+from server.store import organisations as org_store
 
 
 class Role(StrEnum):
@@ -25,13 +29,15 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
-class AdminError(Exception):
-    """An administration request that cannot be carried out."""
+CLI_ACTOR = "(ligne de commande)"
+"""Who the audit log names for changes made with `tiebreak server` on the server's machine."""
 
-    def __init__(self, french: str, english: str) -> None:
-        super().__init__(french)
-        self.french = french
-        self.english = english
+
+class AdminError(Refusal):
+    """An administration request that cannot be carried out (400)."""
+
+    def __init__(self, french: str, english: str, field: str | None = None) -> None:
+        super().__init__(400, french, english, field=field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +54,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _new_id(key: Any) -> int:
-    return int(key[0])
-
-
 def find_organisation(connection: Connection, reference: str) -> Row[tuple[int, str]]:
     """The organisation whose id, SIREN or exact name is `reference`."""
-    table = db.organisations
-    query = select(table.c.id, table.c.name)
-    if reference.isdigit() and len(reference) == 9:
-        query = query.where(table.c.siren == reference)
-    elif reference.isdigit():
-        query = query.where(table.c.id == int(reference))
-    else:
-        query = query.where(table.c.name == reference)
-    rows = connection.execute(query).all()
+    rows = org_store.by_reference(connection, reference)
     if len(rows) != 1:
         many = len(rows) > 1
         raise AdminError(
@@ -76,14 +70,7 @@ def find_organisation(connection: Connection, reference: str) -> Row[tuple[int, 
 
 def _issue_token(connection: Connection, organisation_id: int) -> str:
     token, prefix = security.new_agent_token()
-    connection.execute(
-        db.agent_tokens.insert().values(
-            organisation_id=organisation_id,
-            prefix=prefix,
-            token_hash=security.token_hash(token),
-            created_at=_now(),
-        )
-    )
+    org_store.insert_token(connection, organisation_id, prefix, security.token_hash(token), _now())
     return token
 
 
@@ -109,100 +96,187 @@ def create_organisation(
                 f"invalid SIREN {siren!r}: 9 digits with a valid Luhn key",
             )
     with db.write_transaction(engine) as connection:
-        if siren is not None and connection.scalar(
-            select(db.organisations.c.id).where(db.organisations.c.siren == siren)
-        ):
+        if siren is not None and org_store.siren_taken(connection, siren):
             raise AdminError(
                 f"une organisation de SIREN {siren} existe déjà",
                 f"an organisation with SIREN {siren} already exists",
             )
         parent_id = find_organisation(connection, parent).id if parent else None
-        inserted = connection.execute(
-            db.organisations.insert().values(
-                name=name, siren=siren, type=kind.value, parent_id=parent_id, created_at=_now()
-            )
-        )
-        organisation_id = int(_new_id(inserted.inserted_primary_key))
+        organisation_id = org_store.insert(connection, name, siren, kind.value, parent_id, _now())
         return organisation_id, _issue_token(connection, organisation_id)
 
 
 def list_tokens(engine: Engine, organisation: str | None = None) -> list[TokenInfo]:
     """Agent tokens, oldest first, optionally of one organisation."""
-    tokens, orgs = db.agent_tokens, db.organisations
-    query = (
-        select(tokens.c.prefix, orgs.c.name, tokens.c.created_at, tokens.c.revoked_at)
-        .join(orgs, orgs.c.id == tokens.c.organisation_id)
-        .order_by(tokens.c.id)
-    )
     with engine.connect() as connection:
-        if organisation is not None:
-            query = query.where(orgs.c.id == find_organisation(connection, organisation).id)
-        return [TokenInfo(*row) for row in connection.execute(query)]
+        org_id = find_organisation(connection, organisation).id if organisation else None
+        return [TokenInfo(*row) for row in org_store.tokens(connection, org_id)]
 
 
 def rotate_token(engine: Engine, organisation: str) -> str:
     """Revoke the organisation's active tokens and issue a new one (shown only once)."""
     with db.write_transaction(engine) as connection:
         organisation_id = find_organisation(connection, organisation).id
-        connection.execute(
-            update(db.agent_tokens)
-            .where(db.agent_tokens.c.organisation_id == organisation_id)
-            .where(db.agent_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=_now())
-        )
+        org_store.revoke_tokens(connection, _now(), organisation_id=organisation_id)
         return _issue_token(connection, organisation_id)
 
 
 def revoke_token(engine: Engine, prefix: str) -> None:
     """Revoke the token with this prefix."""
     with db.write_transaction(engine) as connection:
-        done = connection.execute(
-            update(db.agent_tokens)
-            .where(db.agent_tokens.c.prefix == prefix)
-            .where(db.agent_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=_now())
-        ).rowcount
+        done = org_store.revoke_tokens(connection, _now(), prefix=prefix)
     if not done:
         raise AdminError(
             f"aucun jeton actif de préfixe {prefix!r}", f"no active token with prefix {prefix!r}"
         )
 
 
-def create_user(
-    engine: Engine, username: str, password: str, role: Role, organisations: list[str]
-) -> int:
-    """Create a user; reviewers and viewers see only the organisations given and their children."""
+MIN_PASSWORD = 12
+"""Shortest password accepted for a person."""
+
+
+def _check_username(username: str) -> str:
     username = username.strip()
     if not username or len(username) > 150 or not username.isprintable():
         raise AdminError(
             "nom d'utilisateur vide, trop long ou avec des caractères de contrôle",
             "user name empty, too long (150 at most) or with control characters",
         )
-    if len(password) < 12:
+    return username
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
         raise AdminError(
-            "mot de passe trop court : 12 caractères au moins",
-            "password too short: 12 characters at least",
+            f"mot de passe trop court : {MIN_PASSWORD} caractères au moins",
+            f"password too short: {MIN_PASSWORD} characters at least",
         )
-    if role is not Role.ADMIN and not organisations:
+
+
+def _organisation_ids(connection: Connection, role: Role, references: list[str]) -> set[int]:
+    if role is not Role.ADMIN and not references:
         raise AdminError(
             "un relecteur ou lecteur doit être rattaché à au moins une organisation (--org)",
             "a reviewer or viewer must be assigned at least one organisation (--org)",
         )
+    return {find_organisation(connection, ref).id for ref in references}
+
+
+def _user(connection: Connection, username: str) -> Row[Any]:
+    row = users.by_name(connection, username)
+    if row is None:
+        raise AdminError(f"utilisateur {username!r} introuvable", f"user {username!r} not found")
+    return row
+
+
+def _log(connection: Connection, actor: str, action: str, subject: str, **change: Any) -> None:
+    audit.append(
+        connection,
+        at=_now(),
+        username=actor,
+        action=action,
+        subject=f"user:{subject}",
+        before=json.dumps(change.get("before"), ensure_ascii=False) if "before" in change else None,
+        after=json.dumps(change.get("after"), ensure_ascii=False) if "after" in change else None,
+    )
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    password: str,
+    role: Role,
+    organisations: list[str],
+    actor: str = CLI_ACTOR,
+) -> int:
+    """Create a user; reviewers and viewers see only the organisations given and their children."""
+    username = _check_username(username)
+    _check_password(password)
     password_hash = security.hash_password(password)
     with db.write_transaction(engine) as connection:
-        if connection.scalar(select(db.users.c.id).where(db.users.c.username == username)):
+        if users.by_name(connection, username) is not None:
             raise AdminError(
                 f"l'utilisateur {username!r} existe déjà", f"user {username!r} already exists"
             )
-        org_ids = {find_organisation(connection, ref).id for ref in organisations}
-        inserted = connection.execute(
-            db.users.insert().values(
-                username=username, password_hash=password_hash, role=role.value, created_at=_now()
-            )
+        org_ids = _organisation_ids(connection, role, organisations)
+        user_id = users.insert(connection, username, password_hash, role.value, _now())
+        users.set_organisations(connection, user_id, org_ids)
+        _log(
+            connection,
+            actor,
+            "user.create",
+            username,
+            after={"role": role.value, "organisations": sorted(org_ids)},
         )
-        user_id = _new_id(inserted.inserted_primary_key)
-        for org_id in sorted(org_ids):
-            connection.execute(
-                db.user_organisations.insert().values(user_id=user_id, organisation_id=org_id)
-            )
     return user_id
+
+
+def list_users(engine: Engine) -> list[dict[str, Any]]:
+    """Every user: name, role, creation and disabling dates, organisation names."""
+    with engine.connect() as connection:
+        return users.listing(connection)
+
+
+def set_disabled(engine: Engine, username: str, disabled: bool, actor: str = CLI_ACTOR) -> None:
+    """Disable a user (their sessions end at once) or enable them again."""
+    with db.write_transaction(engine) as connection:
+        row = _user(connection, username)
+        users.update_user(connection, row.id, disabled_at=_now() if disabled else None)
+        if disabled:
+            users.close_sessions(connection, row.id)
+        _log(
+            connection,
+            actor,
+            "user.disable" if disabled else "user.enable",
+            username,
+            before={"disabled": row.disabled_at is not None},
+            after={"disabled": disabled},
+        )
+
+
+def delete_user(engine: Engine, username: str, actor: str = CLI_ACTOR) -> None:
+    """Delete a user; their decisions and the audit log keep their name."""
+    with db.write_transaction(engine) as connection:
+        row = _user(connection, username)
+        if row.username == actor:
+            raise AdminError(
+                "vous ne pouvez pas supprimer votre propre compte",
+                "you cannot delete your own account",
+            )
+        users.delete_user(connection, row.id)
+        _log(connection, actor, "user.delete", username, before={"role": row.role})
+
+
+def reset_password(engine: Engine, username: str, password: str, actor: str = CLI_ACTOR) -> None:
+    """Set a new password; the user's open sessions end."""
+    _check_password(password)
+    password_hash = security.hash_password(password)
+    with db.write_transaction(engine) as connection:
+        row = _user(connection, username)
+        users.update_user(connection, row.id, password_hash=password_hash)
+        users.close_sessions(connection, row.id)
+        _log(connection, actor, "user.password", username)
+
+
+def assign(
+    engine: Engine,
+    username: str,
+    role: Role,
+    organisations: list[str],
+    actor: str = CLI_ACTOR,
+) -> None:
+    """Set a user's role and organisations (replacing the previous ones)."""
+    with db.write_transaction(engine) as connection:
+        row = _user(connection, username)
+        org_ids = _organisation_ids(connection, role, organisations)
+        before = {"role": row.role, "organisations": sorted(users.assigned(connection, row.id))}
+        users.update_user(connection, row.id, role=role.value)
+        users.set_organisations(connection, row.id, org_ids)
+        _log(
+            connection,
+            actor,
+            "user.assign",
+            username,
+            before=before,
+            after={"role": role.value, "organisations": sorted(org_ids)},
+        )

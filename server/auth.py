@@ -13,21 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine
 
 from server import db, security
 from server.admin import Role
+from server.errors import Refusal
+from server.store import organisations, users
 
 SESSION_COOKIE = "tiebreak_session"
-
-
-@dataclass(frozen=True, slots=True)
-class AuthFailure(Exception):
-    """Authentication refused: HTTP status and a French and English reason."""
-
-    status: int
-    french: str
-    english: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +42,7 @@ def agent_organisation(connection: Connection, authorization: str | None) -> Any
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise AuthFailure(
+        raise Refusal(
             401,
             "jeton d'agent manquant : envoyez l'en-tête « Authorization: Bearer <jeton> » "
             "([server] token_file dans la configuration de l'agent)",
@@ -60,62 +53,30 @@ def agent_organisation(connection: Connection, authorization: str | None) -> Any
     digest = security.token_hash(token)
     rows: Sequence[Any] = []
     if prefix is not None:
-        tokens, orgs = db.agent_tokens, db.organisations
-        rows = connection.execute(
-            select(tokens.c.token_hash, tokens.c.revoked_at, orgs.c.id, orgs.c.name, orgs.c.siren)
-            .join(orgs, orgs.c.id == tokens.c.organisation_id)
-            .where(tokens.c.prefix == prefix)
-        ).all()
+        rows = organisations.tokens_with_prefix(connection, prefix)
     for row in rows:
         if security.same_hash(row.token_hash, digest):
             if row.revoked_at is not None:
-                raise AuthFailure(
+                raise Refusal(
                     401,
                     f"jeton d'agent {prefix} révoqué : demandez-en un nouveau à l'équipe centrale",
                     f"agent token {prefix} revoked: ask the central team for a new one",
                 )
             return row
-    raise AuthFailure(
+    raise Refusal(
         401,
         "jeton d'agent inconnu : vérifiez le fichier de jeton de l'agent",
         "unknown agent token: check the agent's token file",
     )
 
 
-def _visible(connection: Connection, user_id: int) -> frozenset[int]:
-    assigned = set(
-        connection.scalars(
-            select(db.user_organisations.c.organisation_id).where(
-                db.user_organisations.c.user_id == user_id
-            )
-        )
-    )
-    children: dict[int, list[int]] = {}
-    for org_id, parent_id in connection.execute(
-        select(db.organisations.c.id, db.organisations.c.parent_id)
-    ):
-        if parent_id is not None:
-            children.setdefault(parent_id, []).append(org_id)
-    seen: set[int] = set()
-    pending = list(assigned)
-    while pending:
-        current = pending.pop()
-        if current not in seen:
-            seen.add(current)
-            pending.extend(children.get(current, []))
-    return frozenset(seen)
-
-
 def session_user(connection: Connection, cookie: str | None) -> User | None:
-    """The user of a valid session cookie, None if there is none or it expired."""
+    """The user of a valid session cookie, None if there is none, it expired or the user is
+    disabled."""
     if not cookie:
         return None
-    row = connection.execute(
-        select(db.users.c.id, db.users.c.username, db.users.c.role, db.sessions.c.expires_at)
-        .join(db.users, db.users.c.id == db.sessions.c.user_id)
-        .where(db.sessions.c.token_hash == security.token_hash(cookie))
-    ).first()
-    if row is None:
+    row = users.session(connection, security.token_hash(cookie))
+    if row is None or row.disabled_at is not None:
         return None
     expires = row.expires_at
     if expires.tzinfo is None:
@@ -123,7 +84,11 @@ def session_user(connection: Connection, cookie: str | None) -> User | None:
     if expires <= datetime.now(UTC):
         return None
     role = Role(row.role)
-    visible = None if role is Role.ADMIN else _visible(connection, row.id)
+    visible = (
+        None
+        if role is Role.ADMIN
+        else organisations.descendants(connection, users.assigned(connection, row.id))
+    )
     return User(row.id, row.username, role, visible)
 
 
@@ -141,27 +106,17 @@ def login(
 
     Failures are counted per user name and per client address over `window_s` seconds; past
     `attempts` failures for the name (or four times that for the address) login is refused with
-    429 until the window has passed, even with the right password.
+    429 until the window has passed, even with the right password. A disabled user is refused
+    like a wrong password, so that the answer does not tell which accounts exist.
     """
     now = datetime.now(UTC)
     since = now - timedelta(seconds=window_s)
     user_key, client_key = f"user:{username[:150]}", f"ip:{client[:150]}"
-    failures = db.login_failures
     with engine.connect() as connection:
-        counts = {
-            key: count
-            for key, count in connection.execute(
-                select(failures.c.key, func.count())
-                .where(failures.c.key.in_((user_key, client_key)))
-                .where(failures.c.at > since)
-                .group_by(failures.c.key)
-            )
-        }
-        row = connection.execute(
-            select(db.users.c.id, db.users.c.password_hash).where(db.users.c.username == username)
-        ).first()
+        counts = users.failure_counts(connection, (user_key, client_key), since)
+        row = users.by_name(connection, username)
     if counts.get(user_key, 0) >= attempts or counts.get(client_key, 0) >= 4 * attempts:
-        raise AuthFailure(
+        raise Refusal(
             429,
             f"trop de tentatives de connexion : réessayez dans {window_s // 60} minutes",
             f"too many login attempts: try again in {window_s // 60} minutes",
@@ -169,27 +124,24 @@ def login(
     # argon2 runs outside any transaction: it is slow on purpose and must not hold a lock.
     stored = row.password_hash if row is not None else security.DUMMY_PASSWORD_HASH
     accepted = security.check_password(stored, password)
+    if row is not None and row.disabled_at is not None:
+        accepted = False
     with db.write_transaction(engine) as connection:
         if row is None or not accepted:
-            connection.execute(
-                failures.insert(), [{"key": user_key, "at": now}, {"key": client_key, "at": now}]
-            )
-            connection.execute(delete(failures).where(failures.c.at <= since))
+            users.record_failure(connection, (user_key, client_key), now, since)
             cookie = None
         else:
-            connection.execute(delete(failures).where(failures.c.key == user_key))
-            connection.execute(delete(db.sessions).where(db.sessions.c.expires_at <= now))
+            users.clear_failures(connection, user_key)
             cookie = security.new_session_token()
-            connection.execute(
-                db.sessions.insert().values(
-                    token_hash=security.token_hash(cookie),
-                    user_id=row.id,
-                    created_at=now,
-                    expires_at=now + timedelta(hours=session_hours),
-                )
+            users.open_session(
+                connection,
+                security.token_hash(cookie),
+                row.id,
+                now,
+                now + timedelta(hours=session_hours),
             )
     if cookie is None:
-        raise AuthFailure(
+        raise Refusal(
             401, "nom d'utilisateur ou mot de passe incorrect", "wrong user name or password"
         )
     return cookie
@@ -199,6 +151,10 @@ def logout(engine: Engine, cookie: str | None) -> None:
     """Close the session of this cookie, if any."""
     if cookie:
         with db.write_transaction(engine) as connection:
-            connection.execute(
-                delete(db.sessions).where(db.sessions.c.token_hash == security.token_hash(cookie))
-            )
+            users.close_session(connection, security.token_hash(cookie))
+
+
+def csrf_token(cookie: str) -> str:
+    """The anti-forgery token of a session: derived from its secret cookie, which a page of
+    another site can neither read nor guess."""
+    return security.token_hash("csrf\x1f" + cookie)[:43]

@@ -3,7 +3,8 @@
 The same SQLAlchemy Core code runs on both databases. SQLite is the embedded default: WAL mode so
 readers never wait for the writer, a busy timeout so concurrent writers queue instead of failing,
 and write transactions opened with `BEGIN IMMEDIATE` so two writers never deadlock upgrading a read
-lock. The tables here describe the latest schema; `server.migrations` builds it step by step.
+lock. The tables here describe the latest schema; the Alembic migrations of `server/migrations/`
+build it step by step, and a test checks that both agree. Every query lives in `server.store`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -62,6 +66,7 @@ users = Table(
     Column("password_hash", String(200), nullable=False),
     Column("role", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True)),
 )
 
 user_organisations = Table(
@@ -102,6 +107,12 @@ inventories = Table(
     Column("observations_count", Integer, nullable=False),
     Column("body_sha256", String(64), nullable=False),
     Column("document", Text, nullable=False),
+    Column("source", String(20), nullable=False, server_default="agent"),
+    Column("validated_at", DateTime(timezone=True)),
+    Column("validated_by", Text),
+    Column("validated_findings", Text),
+    Index("ix_inventories_status_received", "status", "received_at"),
+    Index("ix_inventories_organisation_received", "organisation_id", "received_at"),
 )
 
 findings = Table(
@@ -115,6 +126,46 @@ findings = Table(
     Column("vendor", Text, nullable=False),
     Column("jurisdiction", String(20), nullable=False),
     Column("category", String(30), nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    # A finding's stable id, "obs:<observation id>" for a classified observation, or
+    # "add:<product or name>" for a product that no scan saw.
+    Column("finding_key", Text, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("status", String(20)),
+    Column("product", Text),
+    Column("manual", Text),
+    Column("reason", Text),
+    Column("criticality", String(20)),
+    Column("annual_cost_eur", Float),
+    Column("licences", Integer),
+    Column("replaceability", String(20)),
+    Column("note", Text),
+    Column("inventory_id", String(36)),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", Text, nullable=False),
+    UniqueConstraint("organisation_id", "finding_key", name="uq_decisions_organisation_key"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("username", Text, nullable=False),
+    Column("organisation_id", Integer),
+    Column("inventory_id", String(36)),
+    Column("subject", Text, nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Index("ix_audit_log_organisation_subject", "organisation_id", "subject"),
 )
 
 

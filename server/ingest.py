@@ -22,29 +22,20 @@ import re
 import unicodedata
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from inventory import SCHEMA_VERSION, Inventory
 from inventory.models import safe_text
 from server import db
-
-
-@dataclass
-class IngestError(Exception):
-    """A refused inventory: HTTP status, French and English message, field errors if any."""
-
-    status: int
-    french: str
-    english: str
-    errors: list[dict[str, str]] = field(default_factory=list)
+from server.errors import Refusal
+from server.store import inventories
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +46,9 @@ class Receipt:
     body: dict[str, Any]
 
 
-def _too_big(limit: int, what_fr: str, what_en: str) -> IngestError:
+def _too_big(limit: int, what_fr: str, what_en: str) -> Refusal:
     megabytes = f"{limit / 1_048_576:.1f}"
-    return IngestError(
+    return Refusal(
         413,
         f"inventaire trop volumineux : {what_fr} dépasse {megabytes} Mo ; "
         "limitez le périmètre du scan ou augmentez la limite du serveur (--max-body-mb)",
@@ -75,7 +66,7 @@ async def read_body(
 ) -> bytes:
     """The request body, inflated if gzip, refusing anything over the limits as it streams in."""
     if encoding not in ("", "identity", "gzip"):
-        raise IngestError(
+        raise Refusal(
             415,
             f"encodage {encoding!r} non pris en charge : envoyez du JSON brut ou compressé en gzip",
             f"content encoding {encoding!r} not supported: send plain or gzip-compressed JSON",
@@ -98,12 +89,12 @@ async def read_body(
                 # Never inflate more than one byte past the limit, whatever the compression ratio.
                 out += inflater.decompress(data, max_inflated + 1 - len(out))
             except zlib.error:
-                raise IngestError(400, "corps gzip corrompu", "corrupt gzip body") from None
+                raise Refusal(400, "corps gzip corrompu", "corrupt gzip body") from None
             if len(out) > max_inflated:
                 raise _too_big(max_inflated, "l'inventaire décompressé", "the inflated inventory")
             data = inflater.unconsumed_tail
     if inflater is not None and not inflater.eof:
-        raise IngestError(400, "corps gzip tronqué", "truncated gzip body")
+        raise Refusal(400, "corps gzip tronqué", "truncated gzip body")
     return bytes(out)
 
 
@@ -124,7 +115,7 @@ def decode(raw: bytes) -> Document:
     try:
         return Document(raw.decode("utf-8"), hashlib.sha256(raw).hexdigest())
     except UnicodeDecodeError as exc:
-        raise IngestError(
+        raise Refusal(
             400,
             f"le corps n'est pas en UTF-8 (octet {exc.start})",
             f"the body is not UTF-8 (byte {exc.start})",
@@ -140,13 +131,13 @@ def parse_inventory(document: str) -> Inventory:
     first = errors[0]
     if first["type"] == "json_invalid":
         reason = str(first.get("ctx", {}).get("error", first["msg"]))
-        raise IngestError(
+        raise Refusal(
             400,
             f"le corps n'est pas du JSON valide ({reason})",
             f"the body is not valid JSON ({reason})",
         )
     if any(e["loc"] == ("schema",) for e in errors):
-        raise IngestError(
+        raise Refusal(
             422,
             f"champ schema : version de format non prise en charge ; ce serveur accepte "
             f"{SCHEMA_VERSION!r} : mettez à jour l'agent ou le serveur",
@@ -157,7 +148,7 @@ def parse_inventory(document: str) -> Inventory:
     listed = [{"field": _field(tuple(e["loc"])), "message": str(e["msg"])} for e in errors[:50]]
     names = ", ".join(item["field"] for item in listed[:5])
     more = f" (+{len(errors) - 5})" if len(errors) > 5 else ""
-    raise IngestError(
+    raise Refusal(
         422,
         f"inventaire invalide, champ(s) {names}{more} : {listed[0]['message']}",
         f"invalid inventory, field(s) {names}{more}: {listed[0]['message']}",
@@ -185,7 +176,7 @@ def check_organisation(organisation: Any, inventory: Inventory) -> None:
         return
     theirs = _describe(organisation.name, organisation.siren)
     ours = _describe(sent.name, sent.siren)
-    raise IngestError(
+    raise Refusal(
         403,
         f"ce jeton appartient à {theirs} mais l'inventaire décrit {ours} : "
         "vérifiez [organisation] dans la configuration de l'agent et son fichier de jeton",
@@ -222,35 +213,9 @@ def _column(text: str) -> str:
     return cleaned[:1000]
 
 
-def _existing(connection: Any, inventory_id: str) -> Any:
-    table = db.inventories
-    return connection.execute(
-        select(
-            table.c.id,
-            table.c.organisation_id,
-            table.c.received_at,
-            table.c.findings_count,
-            table.c.observations_count,
-            table.c.body_sha256,
-        ).where(table.c.id == inventory_id)
-    ).first()
-
-
-def _insert_if_new(dialect: str, row: dict[str, Any]) -> Any:
-    """`INSERT … ON CONFLICT (id) DO NOTHING RETURNING id` for the inventory row."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = db.inventories
-    return (
-        insert(table)
-        .values(row)
-        .on_conflict_do_nothing(index_elements=[table.c.id])
-        .returning(table.c.id)
-    )
-
-
 def _replay(row: Any, organisation_id: int, digest: str) -> Receipt:
     if row.organisation_id != organisation_id or row.body_sha256 != digest:
-        raise IngestError(
+        raise Refusal(
             409,
             f"un autre inventaire porte déjà l'identifiant {row.id} : "
             "chaque scan doit avoir un identifiant neuf",
@@ -259,23 +224,8 @@ def _replay(row: Any, organisation_id: int, digest: str) -> Receipt:
     return Receipt(201, receipt_body(row))
 
 
-_FINDING_COLUMNS = "inventory_id, position, finding_id, product, vendor, jurisdiction, category"
-# Column names are constants; every value is a bound parameter.
-_INSERT_FINDINGS_SQLITE = f"INSERT INTO findings ({_FINDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-# One statement with seven arrays: psycopg adapts a list in C, where executemany would handle
-# every row in Python. `%b` sends them in binary: the text format would search every element
-# for characters to quote.
-_INSERT_FINDINGS_POSTGRESQL = (
-    f"INSERT INTO findings ({_FINDING_COLUMNS}) "  # noqa: S608
-    "SELECT * FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::text[], "
-    "%b::text[], %b::text[])"
-)
-
-
-def _insert_findings(connection: Connection, inventory_id: str, inventory: Inventory) -> None:
-    # Straight to the driver: building 300 parameter sets through SQLAlchemy's compiler costs
-    # more than the insert itself.
-    rows = [
+def _finding_rows(inventory_id: str, inventory: Inventory) -> list[tuple[Any, ...]]:
+    return [
         (
             inventory_id,
             position,
@@ -284,19 +234,18 @@ def _insert_findings(connection: Connection, inventory_id: str, inventory: Inven
             _column(finding.vendor),
             finding.jurisdiction.value,
             finding.category.value,
+            finding.model_dump_json(),
         )
         for position, finding in enumerate(inventory.findings)
     ]
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            _INSERT_FINDINGS_POSTGRESQL, tuple(list(column) for column in zip(*rows, strict=True))
-        )
-    else:
-        connection.exec_driver_sql(_INSERT_FINDINGS_SQLITE, rows)
 
 
 def store(
-    engine: Engine, organisation_id: int, inventory: Inventory, document: Document
+    engine: Engine,
+    organisation_id: int,
+    inventory: Inventory,
+    document: Document,
+    source: str = "agent",
 ) -> Receipt:
     """Store the inventory, as sent, and its findings in one transaction; or replay the answer."""
     digest = document.sha256
@@ -315,18 +264,27 @@ def store(
                 "observations_count": len(inventory.observations),
                 "body_sha256": digest,
                 "document": document.text,
+                "source": source,
             }
             # Insert unless the id exists, in one round trip: a resend finds the first send's row.
-            if connection.execute(_insert_if_new(connection.dialect.name, row)).first() is None:
-                existing = _existing(connection, inventory_id)
-                return _replay(existing, organisation_id, digest)
-            if inventory.findings:
-                _insert_findings(connection, inventory_id, inventory)
+            if not inventories.insert_if_new(connection, row):
+                return _replay(
+                    inventories.existing(connection, inventory_id), organisation_id, digest
+                )
+            inventories.insert_findings(connection, _finding_rows(inventory_id, inventory))
     except IntegrityError:
         # Two sends of the same inventory raced (PostgreSQL); the loser replays the winner's answer.
         with engine.connect() as connection:
-            existing = _existing(connection, inventory_id)
+            existing = inventories.existing(connection, inventory_id)
         if existing is None:
             raise
         return _replay(existing, organisation_id, digest)
     return Receipt(201, receipt_body(SimpleNamespace(**row)))
+
+
+def accept(engine: Engine, organisation: Any, raw: bytes, source: str = "agent") -> Receipt:
+    """Decode, validate, check the organisation and store one inventory body."""
+    document = decode(raw)
+    inventory = parse_inventory(document.text)
+    check_organisation(organisation, inventory)
+    return store(engine, organisation.id, inventory, document, source)

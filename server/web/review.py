@@ -1,0 +1,336 @@
+"""The review pages: the queue of drafts, an inventory's findings, one finding's decision form.
+
+Every form posts back with the anti-forgery token; a valid post redirects (so reloading never
+posts twice), an invalid one shows the same page with each message beside its field and the
+values typed kept. Decisions are recorded by `server.review`, which also writes the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from fingerprints.catalog import default_catalog
+from inventory import Category
+from server import review
+from server.api import deps
+from server.auth import User
+from server.errors import Refusal
+from server.store import audit, inventories, organisations
+from server.web.forms import WebUser, checked_form, text_fields
+from server.web.render import anchor, english, render, translator
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+UNIDENTIFIED_SHOWN = 200
+STATUSES = ("draft", "validated", "rejected")
+CATEGORY_ORDER = [c.value for c in Category]
+
+
+@lru_cache(maxsize=1)
+def _names() -> dict[str, dict[str, str]]:
+    catalog = default_catalog()
+    return {
+        "products": {p.id: p.name for p in catalog.products.values()},
+        "vendors": {v.id: v.name for v in catalog.vendors.values()},
+    }
+
+
+@lru_cache(maxsize=1)
+def _catalog_choices() -> list[tuple[str, str, str]]:
+    catalog = default_catalog()
+    return sorted(
+        ((p.id, p.name, catalog.vendor(p.id).name) for p in catalog.products.values()),
+        key=lambda item: item[1].lower(),
+    )
+
+
+@router.get("/revue", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    user: WebUser,
+    organisation: Annotated[str, Query()] = "",
+    statut: Annotated[str, Query()] = "draft",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    """Drafts waiting for review (or validated, rejected, all), newest first."""
+    organisation_id = int(organisation) if organisation.isdigit() else None
+    if organisation_id is not None and not user.sees(organisation_id):
+        organisation_id = -1  # shows nothing, as an organisation that does not exist
+    status = statut if statut in STATUSES else None
+    with deps.engine(request).connect() as connection:
+        found = inventories.queue(
+            connection,
+            user.visible,
+            organisation_id=organisation_id,
+            status=status,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        choices = organisations.listing(connection, user.visible)
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    return render(
+        request,
+        "queue.html",
+        {
+            "rows": found.rows,
+            "total": found.total,
+            "page": page,
+            "pages": pages,
+            "organisations": choices,
+            "organisation": organisation_id,
+            "status": status or "all",
+        },
+        user=user,
+    )
+
+
+def _inventory_page(
+    request: Request,
+    user: User,
+    inventory_id: str,
+    *,
+    query: str = "",
+    category: str = "",
+    errors: Mapping[str, tuple[str, str]] | None = None,
+    form: Mapping[str, str] | None = None,
+    form_name: str = "",
+    status: int = 200,
+    notice: str | None = None,
+) -> HTMLResponse:
+    with deps.engine(request).connect() as connection:
+        meta = review.visible_inventory(connection, user, inventory_id)
+        built = review.build(connection, meta)
+    findings = built.findings
+    if category in CATEGORY_ORDER:
+        findings = [item for item in findings if item.data.get("category") == category]
+    groups: dict[str, dict[str, list[review.ReviewedFinding]]] = {}
+    for item in sorted(
+        findings, key=lambda i: (str(i.data.get("domain")), i.data["product_name"].lower())
+    ):
+        groups.setdefault(item.data.get("category", "logiciel"), {}).setdefault(
+            str(item.data.get("domain") or "autre"), []
+        ).append(item)
+    ordered = [(name, groups[name]) for name in CATEGORY_ORDER if name in groups]
+    unidentified = built.unidentified
+    needle = query.strip().lower()
+    if needle:
+        unidentified = [
+            o
+            for o in unidentified
+            if needle in o["value"].lower()
+            or needle in o["locus"].lower()
+            or needle in o["channel"]
+        ]
+    english_reader = english(request)
+    return render(
+        request,
+        "inventory.html",
+        {
+            "review": built,
+            "meta": meta,
+            "groups": ordered,
+            "category": category,
+            "query": query,
+            "unidentified": unidentified[:UNIDENTIFIED_SHOWN],
+            "unidentified_total": len(unidentified),
+            "catalog": _catalog_choices(),
+            "names": _names(),
+            "can_decide": user.role.value != "viewer",
+            "errors": {name: pair[english_reader] for name, pair in (errors or {}).items()},
+            "form": form or {},
+            "form_name": form_name,
+            "notice": notice,
+        },
+        status=status,
+        user=user,
+    )
+
+
+@router.get("/inventaires/{inventory_id}", response_class=HTMLResponse)
+def inventory_page(
+    request: Request,
+    user: WebUser,
+    inventory_id: str,
+    q: Annotated[str, Query(max_length=200)] = "",
+    categorie: Annotated[str, Query(max_length=40)] = "",
+    fait: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    """One inventory: findings by category and domain, decisions, diff, unidentified evidence."""
+    t = translator(request)
+    notices = {
+        "decision": t("Décision enregistrée.", "Decision saved."),
+        "inchange": t("Déjà enregistré : rien n'a changé.", "Already saved: nothing changed."),
+        "ajout": t("Produit ajouté.", "Product added."),
+        "classe": t("Observation classée.", "Observation classified."),
+        "valide": t(
+            "Inventaire validé : c'est l'inventaire de référence de l'organisation.",
+            "Inventory validated: it is now the organisation's reference inventory.",
+        ),
+        "deja-valide": t(
+            "Cet inventaire était déjà validé.", "This inventory was already validated."
+        ),
+        "televerse": t("Inventaire téléversé.", "Inventory uploaded."),
+    }
+    return _inventory_page(
+        request, user, inventory_id, query=q, category=categorie, notice=notices.get(fait)
+    )
+
+
+def _back(inventory_id: str, done: str, anchor: str = "") -> RedirectResponse:
+    target = f"/inventaires/{quote(inventory_id)}?fait={done}"
+    return RedirectResponse(target + (f"#{anchor}" if anchor else ""), status_code=303)
+
+
+def _finding_page(
+    request: Request,
+    user: User,
+    inventory_id: str,
+    key: str,
+    *,
+    errors: Mapping[str, tuple[str, str]] | None = None,
+    form: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    with deps.engine(request).connect() as connection:
+        meta = review.visible_inventory(connection, user, inventory_id)
+        built = review.build(connection, meta)
+        item = built.find(key)
+        if item is None:
+            raise Refusal(404, "constat introuvable dans cet inventaire", "no such finding here")
+        history = audit.of_subject(connection, meta.organisation_id, key)
+    english_reader = english(request)
+    return render(
+        request,
+        "finding.html",
+        {
+            "review": built,
+            "meta": meta,
+            "item": item,
+            "history": history,
+            "catalog": _catalog_choices(),
+            "names": _names(),
+            "can_decide": user.role.value != "viewer",
+            "errors": {name: pair[english_reader] for name, pair in (errors or {}).items()},
+            "form": form,
+        },
+        status=status,
+        user=user,
+    )
+
+
+@router.get("/inventaires/{inventory_id}/constats/{key}", response_class=HTMLResponse)
+def finding_page(request: Request, user: WebUser, inventory_id: str, key: str) -> HTMLResponse:
+    """One finding: its evidence, score, alternatives, decision form and history."""
+    return _finding_page(request, user, inventory_id, key)
+
+
+@router.post("/inventaires/{inventory_id}/constats/{key}")
+async def decide(request: Request, user: WebUser, inventory_id: str, key: str) -> Response:
+    """Confirm, reject, correct or complete a finding."""
+    form = text_fields(await checked_form(request))
+    review.require_reviewer(user)
+    engine = deps.engine(request)
+
+    def known() -> review.ReviewedFinding | None:
+        with engine.connect() as connection:
+            meta = review.visible_inventory(connection, user, inventory_id)
+            return review.build(connection, meta).find(key)
+
+    item = await run_in_threadpool(known)
+    if item is None:
+        raise Refusal(404, "constat introuvable dans cet inventaire", "no such finding here")
+    try:
+        values = review.parse_decision(form)
+    except review.FormProblems as problems:
+        if form.get("depuis") == "inventaire":
+            return _inventory_page(
+                request,
+                user,
+                inventory_id,
+                errors=problems.fields,
+                form=form,
+                form_name=key,
+                status=422,
+            )
+        return _finding_page(
+            request, user, inventory_id, key, errors=problems.fields, form=form, status=422
+        )
+    if item.origin == "manual":
+        values |= {
+            "product": item.decision.product if item.decision else None,
+            "manual": item.decision.manual if item.decision else None,
+        }
+        if values["status"] is None:
+            values["status"] = "confirmed"
+    kind = {"scan": "finding", "classified": "observation", "manual": "manual"}[item.origin]
+    if item.origin == "classified" and values["status"] != "rejected":
+        values["product"] = values["product"] or (item.decision.product if item.decision else None)
+    changed = await run_in_threadpool(review.record, engine, user, inventory_id, key, kind, values)
+    return _back(inventory_id, "decision" if changed else "inchange", anchor(key))
+
+
+@router.post("/inventaires/{inventory_id}/ajout")
+async def add_product(request: Request, user: WebUser, inventory_id: str) -> Response:
+    """Add a product that no scan saw (from the catalog, or a free entry)."""
+    form = text_fields(await checked_form(request))
+    review.require_reviewer(user)
+    try:
+        key, values = review.parse_addition(form)
+    except review.FormProblems as problems:
+        return _inventory_page(
+            request,
+            user,
+            inventory_id,
+            errors=problems.fields,
+            form=form,
+            form_name="ajout",
+            status=422,
+        )
+    changed = await run_in_threadpool(
+        review.record, deps.engine(request), user, inventory_id, key, "manual", values
+    )
+    return _back(inventory_id, "ajout" if changed else "inchange", anchor(key))
+
+
+@router.post("/inventaires/{inventory_id}/observations/{observation_id}")
+async def classify(
+    request: Request, user: WebUser, inventory_id: str, observation_id: str
+) -> Response:
+    """Classify an unidentified observation as a catalog product."""
+    form = text_fields(await checked_form(request))
+    review.require_reviewer(user)
+    field_name = "product"
+    try:
+        product = review.check_product(form.get("product", ""), field_name)
+    except review.FormProblems as problems:
+        return _inventory_page(
+            request,
+            user,
+            inventory_id,
+            errors=problems.fields,
+            form=form,
+            form_name=f"obs:{observation_id}",
+            status=422,
+        )
+    values: dict[str, Any] = {"status": "confirmed", "product": product}
+    key = f"obs:{observation_id}"
+    changed = await run_in_threadpool(
+        review.record, deps.engine(request), user, inventory_id, key, "observation", values
+    )
+    return _back(inventory_id, "classe" if changed else "inchange", anchor(key))
+
+
+@router.post("/inventaires/{inventory_id}/validation")
+async def validate(request: Request, user: WebUser, inventory_id: str) -> Response:
+    """Validate the whole inventory."""
+    await checked_form(request)
+    changed = await run_in_threadpool(review.validate, deps.engine(request), user, inventory_id)
+    return _back(inventory_id, "valide" if changed else "deja-valide")
