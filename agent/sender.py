@@ -178,8 +178,8 @@ def send_inventory(document: bytes, inventory_id: str, server: ServerConfig, qui
             if not quiet:
                 print(
                     t(
-                        f"Inventaire {name} envoyé : {base}{outcome.receipt['url']}",
-                        f"Inventory {name} sent: {base}{outcome.receipt['url']}",
+                        f"Inventaire {name} envoyé, à valider sur {base}{_page(outcome.receipt)}",
+                        f"Inventory {name} sent, to review at {base}{_page(outcome.receipt)}",
                     )
                 )
         elif outcome.permanent:
@@ -203,3 +203,9 @@ def send_inventory(document: bytes, inventory_id: str, server: ServerConfig, qui
                 file=sys.stderr,
             )
     return outcomes[-1][1].sent
+
+
+def _page(receipt: dict[str, Any]) -> str:
+    """Where people review the inventory: its web page (older servers: its API address)."""
+    page = receipt.get("page") or receipt.get("url") or ""
+    return str(page)

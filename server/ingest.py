@@ -202,6 +202,7 @@ def receipt_body(row: Any) -> dict[str, Any]:
         "findings": row.findings_count,
         "observations": row.observations_count,
         "url": f"/api/v1/inventories/{row.id}",
+        "page": f"/inventaires/{row.id}",
     }
 
 

@@ -31,6 +31,7 @@ class ReceiptOut(BaseModel):
     findings: int
     observations: int
     url: str
+    page: str
 
 
 class InventoryMeta(BaseModel):

@@ -1,4 +1,4 @@
-"""Migrations build the schema the code expects; the `tiebreak server` administration commands."""
+"""SQLite set-up, PostgreSQL compression and the `tiebreak server` administration commands."""
 
 from __future__ import annotations
 
@@ -9,15 +9,6 @@ from sqlalchemy import Engine, inspect
 
 from agent.cli import main
 from server import db, migrations
-
-
-def test_migrations_build_exactly_the_schema_of_the_code_and_run_once(engine: Engine) -> None:
-    inspector = inspect(engine)
-    for table in db.metadata.sorted_tables:
-        columns = {column["name"] for column in inspector.get_columns(table.name)}
-        assert columns == set(table.columns.keys()), table.name
-    assert migrations.migrate(engine) == []
-    assert migrations.applied(engine) == migrations.revisions()[-1]
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
