@@ -192,7 +192,8 @@ def build(connection: Connection, meta: Row[Any]) -> Review:
         before = _snapshot_keys(connection, baseline)
         now = {item.key for item in reviewed if item.state != "rejected"}
         for item in reviewed:
-            item.new = item.key not in before
+            # A rejected false positive is not part of the map: never "new".
+            item.new = item.key not in before and item.state != "rejected"
         review.gone = [entry for key, entry in before.items() if key not in now]
     return review
 

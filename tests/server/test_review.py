@@ -1,0 +1,146 @@
+"""Decisions outlive the scan that prompted them: applied to later drafts, diffed, audited."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from inventory import Observation
+from server import auth, db, review
+from server.admin import Role
+
+
+def _user(api: Any, name: str) -> auth.User:
+    with api.engine.connect() as connection:
+        row = connection.execute(select(db.users).where(db.users.c.username == name)).one()
+    role = Role(row.role)
+    visible = None if role is Role.ADMIN else frozenset({api.a.id})
+    return auth.User(row.id, row.username, role, visible)
+
+
+def _review(api: Any, inventory_id: str) -> review.Review:
+    with api.engine.connect() as connection:
+        meta = review.visible_inventory(connection, _user(api, "admin"), inventory_id)
+        return review.build(connection, meta)
+
+
+@pytest.mark.parametrize(
+    ("typed", "euros"),
+    [
+        ("1200", 1200.0),
+        ("1 200,50", 1200.5),
+        ("1\u202f200,5 €", 1200.5),
+        ("1.200,50", 1200.5),
+        ("99.9", 99.9),
+        ("", None),
+    ],
+)
+def test_costs_are_read_as_people_type_them(typed: str, euros: float | None) -> None:
+    assert review.parse_cost(typed) == euros
+
+
+def test_bad_fields_are_all_named_at_once() -> None:
+    with pytest.raises(review.FormProblems) as caught:
+        review.parse_decision(
+            {
+                "status": "rejected",
+                "annual_cost_eur": "douze",
+                "licences": "-3",
+                "criticality": "énorme",
+            }
+        )
+    assert set(caught.value.fields) == {"reason", "annual_cost_eur", "licences", "criticality"}
+    assert "douze" in caught.value.fields["annual_cost_eur"][0]
+    with pytest.raises(review.FormProblems) as caught:
+        review.parse_decision({"status": "corrected", "product": "no-such-product"})
+    assert "inconnu du catalogue" in caught.value.fields["product"][0]
+
+
+def test_decisions_carry_over_to_the_next_draft_with_the_diff(
+    api: Any, make_inventory: Any
+) -> None:
+    first = make_inventory(api.a.name, api.a.siren, findings=4)
+    assert api.send(first, api.a.token).status_code == 201
+    reviewer = _user(api, api.a.reviewer)
+    keys = [f.id for f in first.findings]
+    engine, fid = api.engine, str(first.id)
+    assert review.record(engine, reviewer, fid, keys[0], "finding", {"status": "confirmed"})
+    rejected = {"status": "rejected", "reason": "poste de test"}
+    assert review.record(engine, reviewer, fid, keys[1], "finding", rejected)
+    # The same form twice: nothing new is written, not even to the audit log.
+    assert not review.record(engine, reviewer, fid, keys[1], "finding", rejected)
+    key, values = review.parse_addition({"product": "bluemind", "annual_cost_eur": "3000"})
+    assert review.record(engine, reviewer, fid, key, "manual", values)
+    assert review.validate(engine, reviewer, fid)
+    assert not review.validate(engine, reviewer, fid)
+
+    # Next week: finding 3 is gone, a new one appears, the others are seen again.
+    second = make_inventory(
+        api.a.name,
+        api.a.siren,
+        findings=3,
+        observations=[Observation.make("system", "package", "127.0.0.1", "x")],
+    )
+    new = make_inventory(api.a.name, api.a.siren, findings=5).findings[4]
+    second = second.model_copy(update={"findings": [*second.findings[:3], new]})
+    assert api.send(second, api.a.token).status_code == 201
+    seen = _review(api, str(second.id))
+    states = {item.key: item.state for item in seen.findings}
+    assert states[keys[0]] == "confirmed" and states[keys[1]] == "rejected"
+    assert states[keys[2]] == "pending" and states[new.id] == "pending"
+    assert {item.key for item in seen.findings if item.carried} == {
+        keys[0],
+        keys[1],
+        "add:bluemind",
+    }
+    assert {item.key for item in seen.findings if item.new} == {new.id}
+    assert [entry["key"] for entry in seen.gone] == [keys[3]]
+    assert seen.pending == 2
+    with api.engine.connect() as connection:
+        audited = connection.scalar(
+            select(func.count())
+            .select_from(db.audit_log)
+            .where(db.audit_log.c.organisation_id == api.a.id)
+        )
+        snapshot = json.loads(
+            connection.scalar(
+                select(db.inventories.c.validated_findings).where(db.inventories.c.id == fid)
+            )
+        )
+    assert audited == 4  # three decisions and one validation
+    assert keys[1] not in {entry["key"] for entry in snapshot}
+    assert next(e for e in snapshot if e["key"] == "add:bluemind")["annual_cost_eur"] == 3000
+
+
+def test_a_viewer_cannot_decide_and_another_organisation_does_not_exist(
+    api: Any, make_inventory: Any
+) -> None:
+    mine = make_inventory(api.a.name, api.a.siren, findings=1)
+    theirs = make_inventory(api.b.name, api.b.siren, findings=1)
+    assert api.send(mine, api.a.token).status_code == 201
+    assert api.send(theirs, api.b.token).status_code == 201
+    with pytest.raises(review.Refusal) as caught:
+        review.record(
+            api.engine,
+            _user(api, api.a.viewer),
+            str(mine.id),
+            mine.findings[0].id,
+            "finding",
+            {"status": "confirmed"},
+        )
+    assert caught.value.status == 403
+    with pytest.raises(review.Refusal) as caught:
+        review.record(
+            api.engine,
+            _user(api, api.a.reviewer),
+            str(theirs.id),
+            theirs.findings[0].id,
+            "finding",
+            {"status": "confirmed"},
+        )
+    assert caught.value.status == 404
+    with api.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(db.decisions)) == 0
