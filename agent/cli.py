@@ -79,4 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error(t("interrompu", "interrupted"))
         return 130
+    except ModuleNotFoundError as exc:
+        if args.command != "server":
+            raise
+        error(
+            t(
+                f"le serveur central a ses propres dépendances (manque : {exc.name}) : "
+                "pip install 'tiebreak[server]'",
+                f"the central server has its own dependencies (missing: {exc.name}): "
+                "pip install 'tiebreak[server]'",
+            )
+        )
+        return EXIT_CONFIG
     return code
