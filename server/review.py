@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Row
 
@@ -56,6 +57,16 @@ class ReviewedFinding:
     original: dict[str, Any] | None = None
     carried: bool = False
     new: bool = False
+
+    @property
+    def html_id(self) -> str:
+        """The id of this finding's block on the inventory page (an anchor to come back to)."""
+        return "c-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.key)
+
+    @property
+    def url_key(self) -> str:
+        """The key as a URL path segment."""
+        return quote(self.key, safe="")
 
     @property
     def state(self) -> State:

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -22,6 +23,11 @@ from server import auth
 from server.errors import Refusal
 from server.i18n import wants_english
 from server.version import __version__
+from server.web.labels import LABELS, UI
+
+# Attribute access is Jinja's fast path (a dict key goes through a failed getattr first).
+UI_NAMESPACES = {language: SimpleNamespace(**words) for language, words in UI.items()}
+LABEL_NAMESPACES = {language: SimpleNamespace(**names) for language, names in LABELS.items()}
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -106,6 +112,8 @@ def render(
         "request": request,
         "t": translator(request),
         "lang": "en" if english(request) else "fr",
+        "labels": LABEL_NAMESPACES["en" if english(request) else "fr"],
+        "ui": UI_NAMESPACES["en" if english(request) else "fr"],
         "user": user,
         "csrf": csrf_for(request),
         "path": request.url.path,

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from fingerprints.catalog import default_catalog
@@ -41,6 +42,17 @@ def _names() -> dict[str, dict[str, str]]:
         "products": {p.id: p.name for p in catalog.products.values()},
         "vendors": {v.id: v.name for v in catalog.vendors.values()},
     }
+
+
+@lru_cache(maxsize=1)
+def _catalog_datalist() -> Markup:
+    """The <datalist> of catalog products the product fields offer, built once per process
+    (through a template macro it cost most of an inventory page's time)."""
+    options = "".join(
+        f'<option value="{escape(product)}">{escape(name)} — {escape(vendor)}</option>'
+        for product, name, vendor in _catalog_choices()
+    )
+    return Markup(f'<datalist id="catalogue">{options}</datalist>')  # noqa: S704 (escaped above)
 
 
 @lru_cache(maxsize=1)
@@ -141,7 +153,7 @@ def _inventory_page(
             "query": query,
             "unidentified": unidentified[:UNIDENTIFIED_SHOWN],
             "unidentified_total": len(unidentified),
-            "catalog": _catalog_choices(),
+            "catalog": _catalog_datalist(),
             "names": _names(),
             "can_decide": user.role.value != "viewer",
             "errors": {name: pair[english_reader] for name, pair in (errors or {}).items()},
@@ -215,7 +227,7 @@ def _finding_page(
             "meta": meta,
             "item": item,
             "history": history,
-            "catalog": _catalog_choices(),
+            "catalog": _catalog_datalist(),
             "names": _names(),
             "can_decide": user.role.value != "viewer",
             "errors": {name: pair[english_reader] for name, pair in (errors or {}).items()},
@@ -263,6 +275,10 @@ async def decide(request: Request, user: WebUser, inventory_id: str, key: str) -
         return _finding_page(
             request, user, inventory_id, key, errors=problems.fields, form=form, status=422
         )
+    if form.get("depuis") == "inventaire" and item.decision is not None:
+        # The quick buttons of the inventory page only set the status: keep the cost,
+        # licences, criticality, replaceability and note already decided.
+        values |= {name: getattr(item.decision, name) for name in review.DETAIL_FIELDS}
     if item.origin == "manual":
         values |= {
             "product": item.decision.product if item.decision else None,
