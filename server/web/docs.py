@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
@@ -12,10 +14,13 @@ router = APIRouter(include_in_schema=False)
 
 
 def swagger_assets() -> StaticFiles:
-    """Swagger UI's files, from the swagger-ui-bundle package (no CDN)."""
-    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+    """Swagger UI 5's files (OpenAPI 3.1), as the fastapi-swagger package ships them (no CDN).
 
-    return StaticFiles(directory=swagger_ui_path)
+    Only the files are used: the package's own page has an inline script, which the
+    Content-Security-Policy forbids; `static/api-docs.js` starts Swagger UI instead.
+    """
+    resources = files("fastapi_swagger") / "resources"
+    return StaticFiles(directory=str(resources))
 
 
 @router.get("/api/v1/docs", response_class=HTMLResponse)

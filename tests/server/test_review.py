@@ -144,3 +144,11 @@ def test_a_viewer_cannot_decide_and_another_organisation_does_not_exist(
     assert caught.value.status == 404
     with api.engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(db.decisions)) == 0
+
+
+def test_every_catalog_domain_has_a_name_in_both_languages() -> None:
+    from fingerprints.catalog import default_catalog
+    from server.web.labels import LABELS
+
+    domains = {product.domain for product in default_catalog().products.values()}
+    assert domains <= set(LABELS["fr"]["domain"]) and domains <= set(LABELS["en"]["domain"])
