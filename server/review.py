@@ -475,6 +475,37 @@ def validate(engine: Engine, user: User, inventory_id: str) -> bool:
         meta = visible_inventory(connection, user, inventory_id)
         if meta.status == "validated":
             return False
+        built = build(connection, meta)
+        # Validating accepts the findings nobody decided on: they are confirmed, so the next
+        # scan of the organisation asks again only about what changed.
+        for item in built.findings:
+            if item.state != "pending":
+                continue
+            before = _as_dict(item.decision)
+            after = (before or dict.fromkeys(_COMPARED)) | {"status": "confirmed"}
+            decisions.put(
+                connection,
+                meta.organisation_id,
+                item.key,
+                after
+                | {
+                    "kind": "finding",
+                    "inventory_id": inventory_id,
+                    "decided_at": now,
+                    "decided_by": user.username,
+                },
+            )
+            audit.append(
+                connection,
+                at=now,
+                username=user.username,
+                action="decision.validation",
+                subject=item.key,
+                organisation_id=meta.organisation_id,
+                inventory_id=inventory_id,
+                before=json.dumps(before, ensure_ascii=False) if before else None,
+                after=json.dumps(after, ensure_ascii=False),
+            )
         kept = snapshot(build(connection, meta))
         inventories.validate(
             connection, inventory_id, user.username, now, json.dumps(kept, ensure_ascii=False)

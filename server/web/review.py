@@ -279,6 +279,9 @@ async def decide(request: Request, user: WebUser, inventory_id: str, key: str) -
         # The quick buttons of the inventory page only set the status: keep the cost,
         # licences, criticality, replaceability and note already decided.
         values |= {name: getattr(item.decision, name) for name in review.DETAIL_FIELDS}
+        if values["status"] == "confirmed" and item.decision.status == "corrected":
+            # Confirming a corrected finding confirms the correction, not the scan's product.
+            values |= {"status": "corrected", "product": item.decision.product}
     if item.origin == "manual":
         values |= {
             "product": item.decision.product if item.decision else None,

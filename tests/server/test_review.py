@@ -76,6 +76,8 @@ def test_decisions_carry_over_to_the_next_draft_with_the_diff(
     assert review.record(engine, reviewer, fid, key, "manual", values)
     assert review.validate(engine, reviewer, fid)
     assert not review.validate(engine, reviewer, fid)
+    # Validating confirmed the two findings nobody had decided on.
+    assert {item.key: item.state for item in _review(api, fid).findings}[keys[2]] == "confirmed"
 
     # Next week: finding 3 is gone, a new one appears, the others are seen again.
     second = make_inventory(
@@ -90,15 +92,16 @@ def test_decisions_carry_over_to_the_next_draft_with_the_diff(
     seen = _review(api, str(second.id))
     states = {item.key: item.state for item in seen.findings}
     assert states[keys[0]] == "confirmed" and states[keys[1]] == "rejected"
-    assert states[keys[2]] == "pending" and states[new.id] == "pending"
+    assert states[keys[2]] == "confirmed" and states[new.id] == "pending"
     assert {item.key for item in seen.findings if item.carried} == {
         keys[0],
         keys[1],
+        keys[2],
         "add:bluemind",
     }
     assert {item.key for item in seen.findings if item.new} == {new.id}
     assert [entry["key"] for entry in seen.gone] == [keys[3]]
-    assert seen.pending == 2
+    assert seen.pending == 1  # only the new finding asks for a decision
     with api.engine.connect() as connection:
         audited = connection.scalar(
             select(func.count())
@@ -110,7 +113,7 @@ def test_decisions_carry_over_to_the_next_draft_with_the_diff(
                 select(db.inventories.c.validated_findings).where(db.inventories.c.id == fid)
             )
         )
-    assert audited == 4  # three decisions and one validation
+    assert audited == 6  # three decisions, two confirmations by validating, the validation
     assert keys[1] not in {entry["key"] for entry in snapshot}
     assert next(e for e in snapshot if e["key"] == "add:bluemind")["annual_cost_eur"] == 3000
 
