@@ -299,3 +299,22 @@ def server_process(
     server = ServerProcess(f"http://127.0.0.1:{port}", port, arguments, subprocess_env)
     yield server
     server.stop()
+
+
+def _load_browser_helpers() -> Any:
+    """tests/server/browser.py as the module `tiebreak_test_browser` (tests are not a package)."""
+    import importlib.util
+    import sys
+
+    name = "tiebreak_test_browser"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("browser.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# One headless Chromium per session for the browser tests (Playwright on /usr/bin/chromium).
+chromium = _load_browser_helpers().chromium
