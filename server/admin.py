@@ -219,6 +219,11 @@ def list_users(engine: Engine) -> list[dict[str, Any]]:
 
 def set_disabled(engine: Engine, username: str, disabled: bool, actor: str = CLI_ACTOR) -> None:
     """Disable a user (their sessions end at once) or enable them again."""
+    if disabled and username == actor:
+        raise AdminError(
+            "vous ne pouvez pas désactiver votre propre compte",
+            "you cannot disable your own account",
+        )
     with db.write_transaction(engine) as connection:
         row = _user(connection, username)
         users.update_user(connection, row.id, disabled_at=_now() if disabled else None)
@@ -266,6 +271,11 @@ def assign(
     actor: str = CLI_ACTOR,
 ) -> None:
     """Set a user's role and organisations (replacing the previous ones)."""
+    if username == actor and role is not Role.ADMIN:
+        raise AdminError(
+            "vous ne pouvez pas retirer votre propre rôle d'administrateur",
+            "you cannot remove your own administrator role",
+        )
     with db.write_transaction(engine) as connection:
         row = _user(connection, username)
         org_ids = _organisation_ids(connection, role, organisations)

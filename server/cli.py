@@ -19,6 +19,7 @@ from server.i18n import t
 EXIT_OK = 0
 EXIT_ERROR = 2
 ORGANISATION_TYPES = ("commune", "epci", "departement", "region", "other")
+ROLES = ("admin", "reviewer", "viewer")
 
 
 def _database_options(parser: argparse.ArgumentParser) -> None:
@@ -132,24 +133,9 @@ def register(commands: Any) -> None:
     add_user = actions.add_parser("add-user", help=t("créer un utilisateur", "create a user"))
     _database_options(add_user)
     add_user.add_argument("username", metavar="UTILISATEUR")
-    add_user.add_argument("--role", choices=("admin", "reviewer", "viewer"), required=True)
-    add_user.add_argument(
-        "--org",
-        action="append",
-        default=[],
-        help=t(
-            "organisation suivie (numéro, SIREN ou nom ; répétable)",
-            "assigned organisation (number, SIREN or name; repeatable)",
-        ),
-    )
-    add_user.add_argument(
-        "--password-file",
-        type=Path,
-        help=t(
-            "fichier contenant le mot de passe (sinon : demandé, ou lu sur l'entrée standard)",
-            "file holding the password (else: prompted, or read from standard input)",
-        ),
-    )
+    add_user.add_argument("--role", choices=ROLES, required=True)
+    _org_option(add_user)
+    _password_file_option(add_user)
     add_user.set_defaults(handler=_add_user)
 
     tokens = actions.add_parser("tokens", help=t("jetons d'agent", "agent tokens"))
@@ -170,6 +156,87 @@ def register(commands: Any) -> None:
     _database_options(revoke)
     revoke.add_argument("prefix", metavar="PRÉFIXE")
     revoke.set_defaults(handler=_tokens_revoke)
+
+    _register_users(actions)
+
+    audit_export = actions.add_parser(
+        "audit-export",
+        help=t("exporter le journal d'audit (CSV)", "export the audit log (CSV)"),
+    )
+    _database_options(audit_export)
+    audit_export.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help=t(
+            "fichier CSV à écrire (défaut : la sortie standard)",
+            "CSV file to write (default: standard output)",
+        ),
+    )
+    audit_export.set_defaults(handler=_audit_export)
+
+
+def _register_users(actions: Any) -> None:
+    users = actions.add_parser(
+        "users", help=t("utilisateurs de l'interface web", "users of the web interface")
+    )
+    user_actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+
+    listing = user_actions.add_parser("list", help=t("lister les utilisateurs", "list the users"))
+    _database_options(listing)
+    listing.set_defaults(handler=_users_list)
+
+    for name, handler, french, english in (
+        ("disable", _users_disable, "désactiver (ses sessions se ferment)", "disable (logs out)"),
+        ("enable", _users_enable, "réactiver", "enable again"),
+        ("delete", _users_delete, "supprimer (le journal garde son nom)", "delete"),
+    ):
+        action = user_actions.add_parser(name, help=t(french, english))
+        _database_options(action)
+        action.add_argument("username", metavar="UTILISATEUR")
+        action.set_defaults(handler=handler)
+
+    reset = user_actions.add_parser(
+        "reset-password",
+        help=t("changer le mot de passe (ses sessions se ferment)", "set a new password"),
+    )
+    _database_options(reset)
+    reset.add_argument("username", metavar="UTILISATEUR")
+    _password_file_option(reset)
+    reset.set_defaults(handler=_users_reset_password)
+
+    assign = user_actions.add_parser(
+        "assign",
+        help=t("changer le rôle et les organisations", "set the role and organisations"),
+    )
+    _database_options(assign)
+    assign.add_argument("username", metavar="UTILISATEUR")
+    assign.add_argument("--role", choices=ROLES, required=True)
+    _org_option(assign)
+    assign.set_defaults(handler=_users_assign)
+
+
+def _org_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--org",
+        action="append",
+        default=[],
+        help=t(
+            "organisation suivie (numéro, SIREN ou nom ; répétable)",
+            "assigned organisation (number, SIREN or name; repeatable)",
+        ),
+    )
+
+
+def _password_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        help=t(
+            "fichier contenant le mot de passe (sinon : demandé, ou lu sur l'entrée standard)",
+            "file holding the password (else: prompted, or read from standard input)",
+        ),
+    )
 
 
 def _engine(args: argparse.Namespace) -> Any:
@@ -344,4 +411,129 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
     except AdminError as exc:
         return _fail(exc)
     print(t(f"jeton {prefix} révoqué", f"token {prefix} revoked"))
+    return EXIT_OK
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from server.admin import list_users
+
+    for user in list_users(_engine(args)):
+        disabled = user["disabled_at"]
+        state = (
+            t(f"désactivé le {disabled:%Y-%m-%d}", f"disabled {disabled:%Y-%m-%d}")
+            if disabled
+            else t("actif", "active")
+        )
+        organisations = ", ".join(user["organisations"]) or (
+            t("(toutes)", "(all)") if user["role"] == "admin" else "-"
+        )
+        print(
+            f"{user['username']}\t{user['role']}\t{user['created_at']:%Y-%m-%d}\t{state}"
+            f"\t{organisations}"
+        )
+    return EXIT_OK
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
+    from server.admin import AdminError, set_disabled
+
+    try:
+        set_disabled(_engine(args), args.username, disabled)
+    except AdminError as exc:
+        return _fail(exc)
+    if disabled:
+        print(t(f"utilisateur {args.username} désactivé", f"user {args.username} disabled"))
+    else:
+        print(t(f"utilisateur {args.username} réactivé", f"user {args.username} enabled"))
+    return EXIT_OK
+
+
+def _users_disable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, True)
+
+
+def _users_enable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, False)
+
+
+def _users_delete(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, delete_user
+
+    try:
+        delete_user(_engine(args), args.username)
+    except AdminError as exc:
+        return _fail(exc)
+    print(t(f"utilisateur {args.username} supprimé", f"user {args.username} deleted"))
+    return EXIT_OK
+
+
+def _users_reset_password(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, reset_password
+
+    try:
+        password = _read_password(args.password_file)
+    except (OSError, ValueError) as exc:
+        print(f"tiebreak server: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        reset_password(_engine(args), args.username, password)
+    except AdminError as exc:
+        return _fail(exc)
+    print(
+        t(
+            f"mot de passe de {args.username} changé ; ses sessions sont fermées",
+            f"password of {args.username} changed; their sessions are closed",
+        )
+    )
+    return EXIT_OK
+
+
+def _users_assign(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, Role, assign
+
+    try:
+        assign(_engine(args), args.username, Role(args.role), args.org)
+    except AdminError as exc:
+        return _fail(exc)
+    print(
+        t(
+            f"utilisateur {args.username} : rôle {args.role}",
+            f"user {args.username}: role {args.role}",
+        )
+        + (f" ({', '.join(args.org)})" if args.org else "")
+    )
+    return EXIT_OK
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from server.exports import write_audit_csv
+    from server.store import audit
+
+    engine = _engine(args)
+    if args.output is None:
+        with engine.connect() as connection:
+            write_audit_csv(audit.every(connection), sys.stdout)
+        return EXIT_OK
+    directory = args.output.parent if str(args.output.parent) else Path()
+    try:
+        fd, temporary = tempfile.mkstemp(
+            dir=directory, prefix=f".{args.output.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        print(f"tiebreak server: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        with (
+            os.fdopen(fd, "w", encoding="utf-8", newline="") as handle,
+            engine.connect() as connection,
+        ):
+            write_audit_csv(audit.every(connection), handle)
+        os.replace(temporary, args.output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    print(
+        t(f"journal écrit dans {args.output}", f"audit log written to {args.output}"),
+        file=sys.stderr,
+    )
     return EXIT_OK

@@ -50,6 +50,16 @@ def of_subject(connection: Connection, organisation_id: int, subject: str) -> Se
     ).all()
 
 
+def latest(
+    connection: Connection, limit: int, organisations: Iterable[int] | None = None
+) -> Sequence[Row[Any]]:
+    """The newest `limit` entries, newest first."""
+    query = select(_log).order_by(_log.c.id.desc()).limit(limit)
+    if organisations is not None:
+        query = query.where(_log.c.organisation_id.in_(sorted(organisations)))
+    return connection.execute(query).all()
+
+
 def every(connection: Connection, organisations: Iterable[int] | None = None) -> Iterator[Row[Any]]:
     """The whole log, oldest first, streamed (for exports)."""
     query = select(_log).order_by(_log.c.id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
 from agent.cli import main
-from server import db, migrations
+from server import db
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
