@@ -238,13 +238,13 @@ def _finding_page(
     )
 
 
-@router.get("/inventaires/{inventory_id}/constats/{key}", response_class=HTMLResponse)
+@router.get("/inventaires/{inventory_id}/constats/{key:path}", response_class=HTMLResponse)
 def finding_page(request: Request, user: WebUser, inventory_id: str, key: str) -> HTMLResponse:
     """One finding: its evidence, score, alternatives, decision form and history."""
     return _finding_page(request, user, inventory_id, key)
 
 
-@router.post("/inventaires/{inventory_id}/constats/{key}")
+@router.post("/inventaires/{inventory_id}/constats/{key:path}")
 async def decide(request: Request, user: WebUser, inventory_id: str, key: str) -> Response:
     """Confirm, reject, correct or complete a finding."""
     form = text_fields(await checked_form(request))
@@ -339,10 +339,23 @@ async def classify(
             form_name=f"obs:{observation_id}",
             status=422,
         )
+    engine = deps.engine(request)
+
+    def unidentified() -> set[str]:
+        with engine.connect() as connection:
+            meta = review.visible_inventory(connection, user, inventory_id)
+            return {o["id"] for o in review.build(connection, meta).unidentified}
+
+    if observation_id not in await run_in_threadpool(unidentified):
+        raise Refusal(
+            404,
+            "observation non identifiée introuvable dans cet inventaire",
+            "no such unidentified observation in this inventory",
+        )
     values: dict[str, Any] = {"status": "confirmed", "product": product}
     key = f"obs:{observation_id}"
     changed = await run_in_threadpool(
-        review.record, deps.engine(request), user, inventory_id, key, "observation", values
+        review.record, engine, user, inventory_id, key, "observation", values
     )
     return _back(inventory_id, "classe" if changed else "inchange", anchor(key))
 
