@@ -173,8 +173,27 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
+def warm_up() -> None:
+    """Load the catalog and what pages derive from it, then freeze what exists so far.
+
+    Called once per serving process: the catalog's many long-lived objects then leave the
+    garbage collector's generations, whose full passes otherwise add 150 to 250 ms to a
+    request now and then (measured on an inventory page of 300 findings).
+    """
+    import gc
+
+    from fingerprints.engine import default_engine
+
+    web.warm_up()
+    default_engine()
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_environment() -> FastAPI:
     """Application factory of each worker process (`tiebreak server run --workers N`)."""
     from server.settings import from_environment
 
-    return create_app(from_environment())
+    app = create_app(from_environment())
+    warm_up()
+    return app

@@ -255,7 +255,7 @@ def _fail(exc: Any) -> int:
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import create_app, warm_up
     from server.settings import Settings, database_url, to_environment
 
     url = database_url(args.database_url, args.data_dir)
@@ -276,6 +276,7 @@ def _run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.workers <= 1:
+        warm_up()
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
         return EXIT_OK
     os.environ.update(to_environment(settings))

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
+import orjson
 from sqlalchemy import Connection, Engine, Row
 
 from fingerprints.catalog import default_catalog
@@ -163,12 +164,12 @@ def _apply_details(data: dict[str, Any], decision: Row[Any] | None) -> dict[str,
 
 def build(connection: Connection, meta: Row[Any]) -> Review:
     """The review of one inventory: its findings with the organisation's decisions applied."""
-    document = json.loads(inventories.document(connection, meta.id) or "{}")
+    document = orjson.loads(inventories.document(connection, meta.id) or "{}")
     observations = {item["id"]: item for item in document.get("observations", [])}
     decided = decisions.of_organisation(connection, meta.organisation_id)
     reviewed: list[ReviewedFinding] = []
     for text in inventories.findings_data(connection, meta.id):
-        finding = json.loads(text)
+        finding = orjson.loads(text)
         key = finding["id"]
         decision = decided.get(key)
         item = ReviewedFinding(key, finding, "scan", decision)
@@ -211,11 +212,11 @@ def build(connection: Connection, meta: Row[Any]) -> Review:
 
 def _snapshot_keys(connection: Connection, baseline: Row[Any]) -> dict[str, dict[str, Any]]:
     if baseline.validated_findings:
-        return {entry["key"]: entry for entry in json.loads(baseline.validated_findings)}
+        return {entry["key"]: entry for entry in orjson.loads(baseline.validated_findings)}
     # Validated before the review workspace existed: its findings as the agent sent them.
     return {
         entry["id"]: {"key": entry["id"], **entry}
-        for entry in map(json.loads, inventories.findings_data(connection, baseline.id))
+        for entry in map(orjson.loads, inventories.findings_data(connection, baseline.id))
     }
 
 
@@ -346,7 +347,7 @@ def parse_decision(form: Mapping[str, str]) -> dict[str, Any]:
         )
     if len(reason) > MAX_TEXT:
         problems["reason"] = ("raison trop longue", "reason too long")
-    values["reason"] = reason or None
+    values["reason"] = (reason or None) if status == "rejected" else None
     if status == "corrected":
         try:
             values["product"] = check_product(_text(form, "product"))
@@ -508,7 +509,7 @@ def validate(engine: Engine, user: User, inventory_id: str) -> bool:
             )
         kept = snapshot(build(connection, meta))
         inventories.validate(
-            connection, inventory_id, user.username, now, json.dumps(kept, ensure_ascii=False)
+            connection, inventory_id, user.username, now, orjson.dumps(kept).decode()
         )
         audit.append(
             connection,

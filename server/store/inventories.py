@@ -140,12 +140,19 @@ class QueuePage:
 
 def _pending_count() -> Any:
     """Findings of the inventory that no decision settles yet (a correlated subquery)."""
-    settled = exists().where(
-        and_(
-            _decisions.c.organisation_id == _inv.c.organisation_id,
-            _decisions.c.finding_key == _findings.c.finding_id,
-            _decisions.c.status.is_not(None),
+    # Correlated explicitly, two levels up to the listed inventory: auto-correlation reaches
+    # only the enclosing count, so `inventories` would become a FROM of its own and the
+    # subquery would look up decisions of every organisation (seconds at scale, wrong counts).
+    settled = (
+        exists()
+        .where(
+            and_(
+                _decisions.c.organisation_id == _inv.c.organisation_id,
+                _decisions.c.finding_key == _findings.c.finding_id,
+                _decisions.c.status.is_not(None),
+            )
         )
+        .correlate(_inv, _findings)
     )
     return (
         select(func.count())
@@ -160,7 +167,7 @@ def queue(
     connection: Connection,
     visible: Iterable[int] | None,
     *,
-    organisation_id: int | None,
+    organisation_ids: Iterable[int] | None,
     status: str | None,
     limit: int,
     offset: int,
@@ -169,8 +176,8 @@ def queue(
     conditions = []
     if status is not None:
         conditions.append(_inv.c.status == status)
-    if organisation_id is not None:
-        conditions.append(_inv.c.organisation_id == organisation_id)
+    if organisation_ids is not None:
+        conditions.append(_inv.c.organisation_id.in_(sorted(organisation_ids)))
     if visible is not None:
         conditions.append(_inv.c.organisation_id.in_(sorted(visible)))
     total = connection.scalar(select(func.count()).select_from(_inv).where(*conditions)) or 0

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, or_, select, update
 
 from server import db
 
@@ -59,6 +59,25 @@ def listing(connection: Connection, only: Iterable[int] | None = None) -> Sequen
     if only is not None:
         query = query.where(_orgs.c.id.in_(sorted(only)))
     return connection.execute(query).all()
+
+
+def count(connection: Connection, only: Iterable[int] | None = None) -> int:
+    """How many organisations, all of them or those of `only`."""
+    query = select(func.count()).select_from(_orgs)
+    if only is not None:
+        query = query.where(_orgs.c.id.in_(sorted(only)))
+    return int(connection.scalar(query) or 0)
+
+
+def matching(connection: Connection, text: str, only: Iterable[int] | None = None) -> list[int]:
+    """Organisations whose name contains `text` (any case) or whose SIREN is `text`."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    query = select(_orgs.c.id).where(
+        or_(_orgs.c.name.ilike(pattern, escape="\\"), _orgs.c.siren == text.replace(" ", ""))
+    )
+    if only is not None:
+        query = query.where(_orgs.c.id.in_(sorted(only)))
+    return list(connection.scalars(query.limit(1000)))
 
 
 def descendants(connection: Connection, roots: Iterable[int]) -> frozenset[int]:

@@ -11,7 +11,16 @@ from server.web import admin, docs, review, signin, upload
 from server.web.docs import swagger_assets
 from server.web.render import STATIC_DIR, error_page
 
-__all__ = ["STATIC_DIR", "error_page", "router", "swagger_assets"]
+__all__ = ["STATIC_DIR", "error_page", "router", "swagger_assets", "warm_up"]
+
+
+def warm_up() -> None:
+    """Build what pages reuse (catalog lists, templates) before the first request."""
+    from server.web.render import _environment
+
+    review.catalog_datalist()
+    for template in ("inventory.html", "finding.html", "queue.html", "login.html"):
+        _environment.get_template(template)
 
 
 def router() -> APIRouter:

@@ -30,6 +30,7 @@ from server.web.render import anchor, english, render, translator
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+SELECT_LIMIT = 100
 UNIDENTIFIED_SHOWN = 200
 STATUSES = ("draft", "validated", "rejected")
 CATEGORY_ORDER = [c.value for c in Category]
@@ -45,7 +46,7 @@ def _names() -> dict[str, dict[str, str]]:
 
 
 @lru_cache(maxsize=1)
-def _catalog_datalist() -> Markup:
+def catalog_datalist() -> Markup:
     """The <datalist> of catalog products the product fields offer, built once per process
     (through a template macro it cost most of an inventory page's time)."""
     options = "".join(
@@ -73,20 +74,25 @@ def queue(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     """Drafts waiting for review (or validated, rejected, all), newest first."""
-    organisation_id = int(organisation) if organisation.isdigit() else None
-    if organisation_id is not None and not user.sees(organisation_id):
-        organisation_id = -1  # shows nothing, as an organisation that does not exist
     status = statut if statut in STATUSES else None
+    wanted = organisation.strip()[:200]
     with deps.engine(request).connect() as connection:
+        # A drop-down up to SELECT_LIMIT organisations; beyond, a search by name or SIREN.
+        many = organisations.count(connection, user.visible) > SELECT_LIMIT
+        chosen: list[int] | None = None
+        if wanted.isdigit() and not (many and len(wanted) == 9):
+            chosen = [int(wanted)] if user.sees(int(wanted)) else []
+        elif wanted:
+            chosen = organisations.matching(connection, wanted, user.visible)
         found = inventories.queue(
             connection,
             user.visible,
-            organisation_id=organisation_id,
+            organisation_ids=chosen,
             status=status,
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
         )
-        choices = organisations.listing(connection, user.visible)
+        choices = [] if many else organisations.listing(connection, user.visible)
     pages = max(1, -(-found.total // PAGE_SIZE))
     return render(
         request,
@@ -97,7 +103,8 @@ def queue(
             "page": page,
             "pages": pages,
             "organisations": choices,
-            "organisation": organisation_id,
+            "search": many,
+            "organisation": wanted,
             "status": status or "all",
         },
         user=user,
@@ -153,7 +160,7 @@ def _inventory_page(
             "query": query,
             "unidentified": unidentified[:UNIDENTIFIED_SHOWN],
             "unidentified_total": len(unidentified),
-            "catalog": _catalog_datalist(),
+            "catalog": catalog_datalist(),
             "names": _names(),
             "can_decide": user.role.value != "viewer",
             "errors": {name: pair[english_reader] for name, pair in (errors or {}).items()},
@@ -227,7 +234,7 @@ def _finding_page(
             "meta": meta,
             "item": item,
             "history": history,
-            "catalog": _catalog_datalist(),
+            "catalog": catalog_datalist(),
             "names": _names(),
             "can_decide": user.role.value != "viewer",
             "errors": {name: pair[english_reader] for name, pair in (errors or {}).items()},

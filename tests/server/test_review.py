@@ -155,3 +155,63 @@ def test_every_catalog_domain_has_a_name_in_both_languages() -> None:
 
     domains = {product.domain for product in default_catalog().products.values()}
     assert domains <= set(LABELS["fr"]["domain"]) and domains <= set(LABELS["en"]["domain"])
+
+
+def test_another_organisations_decision_on_the_same_finding_counts_for_nothing(
+    api: Any, make_inventory: Any
+) -> None:
+    # Finding ids hash product and locus: two organisations may well share one.
+    mine = make_inventory(api.a.name, api.a.siren, findings=2)
+    theirs = make_inventory(api.b.name, api.b.siren, findings=2)
+    assert mine.findings[0].id == theirs.findings[0].id
+    assert api.send(mine, api.a.token).status_code == 201
+    assert api.send(theirs, api.b.token).status_code == 201
+    for finding in mine.findings:
+        review.record(
+            api.engine,
+            _user(api, api.a.reviewer),
+            str(mine.id),
+            finding.id,
+            "finding",
+            {"status": "confirmed"},
+        )
+    from server.store import inventories
+
+    with api.engine.connect() as connection:
+        page = inventories.queue(
+            connection, None, organisation_ids=None, status="draft", limit=10, offset=0
+        )
+    pending = {row.id: row.pending for row in page.rows}
+    assert pending == {str(mine.id): 0, str(theirs.id): 2}
+    assert _review(api, str(theirs.id)).pending == 2
+
+
+def test_past_a_hundred_organisations_the_queue_searches_by_name_or_siren(
+    api: Any, make_inventory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    import server.web.review as pages
+
+    monkeypatch.setattr(pages, "SELECT_LIMIT", 1)
+    assert api.send(make_inventory(api.a.name, api.a.siren), api.a.token).status_code == 201
+    assert api.send(make_inventory(api.b.name, api.b.siren), api.b.token).status_code == 201
+    client = TestClient(api.app)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/connexion").text)
+    assert token is not None
+    signed = client.post(
+        "/connexion",
+        data={"csrf": token.group(1), "username": "admin", "password": api.password},
+    )
+    assert signed.status_code == 200
+    everything = client.get("/revue").text
+    assert 'type="search"' in everything and f'<option value="{api.a.id}"' not in everything
+    assert api.a.name in everything and api.b.name in everything
+    by_name = client.get("/revue", params={"organisation": "métropole"}).text
+    assert api.b.name in by_name and api.a.name not in by_name
+    by_siren = client.get("/revue", params={"organisation": api.a.siren}).text
+    assert api.a.name in by_siren and api.b.name not in by_siren
+    nothing = client.get("/revue", params={"organisation": "100%_"}).text
+    assert api.a.name not in nothing and api.b.name not in nothing

@@ -921,10 +921,10 @@ def test_a_cross_site_form_stores_nothing(
         # The control: the same session, from tiebreak's own page, does store the decision.
         goto(watched, f"{base}/inventaires/{inventory.id}")
         page.locator("details > summary").first.click()
-        form = page.locator("form.reject").first
+        form = page.locator("form.quick").first
         form.locator("input[name=reason]").fill("vraie décision")
         with page.expect_navigation():
-            form.locator("button[type=submit]").click()
+            form.locator("button[value=rejected]").click()
         assert "fait=decision" in page.url
         assert count(engine, db.decisions) == 1
     finally:
