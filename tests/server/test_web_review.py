@@ -308,8 +308,10 @@ def test_review_validate_and_the_next_draft_keeps_the_decisions(site: Site, page
     expect(facts).to_contain_text("85")
     expect(facts).to_contain_text("haute")
     expect(facts).to_contain_text("marché UGAP 2024-2027")
-    # Confirming it again from the inventory page keeps the cost: nothing changes.
-    submit(page, block(page, M365).get_by_role("button", name="Confirmer"))
+    # A decided finding has no quick buttons left; saving the same form again changes nothing.
+    expect(block(page, M365).get_by_role("button", name="Confirmer")).to_have_count(0)
+    page.goto(f"/inventaires/{first_id}/constats/{M365}")
+    submit(page, page.get_by_role("button", name="Enregistrer"))
     expect(page.locator(".notice")).to_have_text("Déjà enregistré : rien n'a changé.")
     expect(block(page, M365).locator(".facts")).to_contain_text("1\u202f200,50 €")
 
