@@ -373,6 +373,38 @@ def _as_dict(row: Row[Any] | None) -> dict[str, Any] | None:
     return {name: getattr(row, name) for name in _COMPARED}
 
 
+def _write(
+    connection: Connection,
+    user: User,
+    meta: Row[Any],
+    key: str,
+    kind: str,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Store a decision on an inventory's organisation and its audit entry."""
+    decisions.put(
+        connection,
+        meta.organisation_id,
+        key,
+        after
+        | {"kind": kind, "inventory_id": meta.id, "decided_at": now, "decided_by": user.username},
+    )
+    audit.append(
+        connection,
+        at=now,
+        username=user.username,
+        action=action,
+        subject=key,
+        organisation_id=meta.organisation_id,
+        inventory_id=meta.id,
+        before=json.dumps(before, ensure_ascii=False) if before else None,
+        after=json.dumps(after, ensure_ascii=False),
+    )
+
+
 def record(
     engine: Engine,
     user: User,
@@ -390,29 +422,7 @@ def record(
         after = {name: values.get(name) for name in _COMPARED}
         if before == after:
             return False
-        decisions.put(
-            connection,
-            meta.organisation_id,
-            key,
-            after
-            | {
-                "kind": kind,
-                "inventory_id": inventory_id,
-                "decided_at": now,
-                "decided_by": user.username,
-            },
-        )
-        audit.append(
-            connection,
-            at=now,
-            username=user.username,
-            action=f"decision.{kind}",
-            subject=key,
-            organisation_id=meta.organisation_id,
-            inventory_id=inventory_id,
-            before=json.dumps(before, ensure_ascii=False) if before else None,
-            after=json.dumps(after, ensure_ascii=False),
-        )
+        _write(connection, user, meta, key, kind, f"decision.{kind}", before, after, now)
     return True
 
 
@@ -484,28 +494,16 @@ def validate(engine: Engine, user: User, inventory_id: str) -> bool:
                 continue
             before = _as_dict(item.decision)
             after = (before or dict.fromkeys(_COMPARED)) | {"status": "confirmed"}
-            decisions.put(
+            _write(
                 connection,
-                meta.organisation_id,
+                user,
+                meta,
                 item.key,
-                after
-                | {
-                    "kind": "finding",
-                    "inventory_id": inventory_id,
-                    "decided_at": now,
-                    "decided_by": user.username,
-                },
-            )
-            audit.append(
-                connection,
-                at=now,
-                username=user.username,
-                action="decision.validation",
-                subject=item.key,
-                organisation_id=meta.organisation_id,
-                inventory_id=inventory_id,
-                before=json.dumps(before, ensure_ascii=False) if before else None,
-                after=json.dumps(after, ensure_ascii=False),
+                "finding",
+                "decision.validation",
+                before,
+                after,
+                now,
             )
         kept = snapshot(build(connection, meta))
         inventories.validate(
