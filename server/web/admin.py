@@ -103,31 +103,28 @@ def users_page(request: Request, user: WebUser, fait: str = "") -> HTMLResponse:
     return _users_page(request, user, notice=_notices(request).get(fait))
 
 
-class _Invalid(Exception):
-    """A form value refused before reaching `server.admin`: the field and its message."""
-
-    def __init__(self, field: str, french: str, english: str) -> None:
-        super().__init__(french)
-        self.field, self.french, self.english = field, french, english
+def _invalid(field: str, french: str, english: str) -> AdminError:
+    """A form value refused before reaching `server.admin`, naming its field."""
+    return AdminError(french, english, field=field)
 
 
 def _role(form: Mapping[str, str]) -> Role:
     value = form.get("role", "")
     if value not in ROLES:
-        raise _Invalid("role", "choisissez un rôle", "pick a role")
+        raise _invalid("role", "choisissez un rôle", "pick a role")
     return Role(value)
 
 
 def _password(form: Mapping[str, str]) -> str:
     password = form.get("password", "")
     if len(password) < admin.MIN_PASSWORD:
-        raise _Invalid(
+        raise _invalid(
             "password",
             f"mot de passe trop court : {admin.MIN_PASSWORD} caractères au moins",
             f"password too short: {admin.MIN_PASSWORD} characters at least",
         )
     if len(password) > 1024:
-        raise _Invalid(
+        raise _invalid(
             "password",
             "mot de passe trop long : 1024 caractères au plus",
             "password too long: 1024 characters at most",
@@ -145,9 +142,9 @@ def _organisations(engine: Engine, form: FormData, role: Role) -> list[str]:
     with engine.connect() as connection:
         known = {str(row.id) for row in organisations.listing(connection)}
     if any(value not in known for value in chosen):
-        raise _Invalid("organisations", "organisation inconnue", "unknown organisation")
+        raise _invalid("organisations", "organisation inconnue", "unknown organisation")
     if role is not Role.ADMIN and not chosen:
-        raise _Invalid(
+        raise _invalid(
             "organisations",
             "un relecteur ou un lecteur doit suivre au moins une organisation",
             "a reviewer or viewer must be assigned at least one organisation",
@@ -170,7 +167,7 @@ async def _change(
     form = text_fields(raw)
     try:
         await run_in_threadpool(act, raw, form)
-    except (_Invalid, AdminError) as problem:
+    except AdminError as problem:
         field = problem.field or default_field
         kept: dict[str, Any] = {name: value for name, value in form.items() if name != "password"}
         kept["organisations"] = _chosen(raw)
@@ -218,7 +215,7 @@ async def disable(request: Request, user: WebUser) -> Response:
     def act(_raw: FormData, form: Mapping[str, str]) -> None:
         target = _target(form)
         if target == user.username:
-            raise _Invalid(
+            raise _invalid(
                 "utilisateur",
                 "vous ne pouvez pas désactiver votre propre compte",
                 "you cannot disable your own account",
@@ -246,7 +243,7 @@ async def delete(request: Request, user: WebUser) -> Response:
 
     def act(_raw: FormData, form: Mapping[str, str]) -> None:
         if form.get("confirm") != "oui":
-            raise _Invalid(
+            raise _invalid(
                 "confirm",
                 "cochez la case pour confirmer la suppression",
                 "tick the box to confirm the deletion",
@@ -277,7 +274,7 @@ async def assign(request: Request, user: WebUser) -> Response:
         target, role = _target(form), _role(form)
         chosen = _organisations(engine, raw, role)
         if target == user.username and role is not Role.ADMIN:
-            raise _Invalid(
+            raise _invalid(
                 "role",
                 "vous ne pouvez pas retirer votre propre rôle d'administrateur",
                 "you cannot remove your own administrator role",
