@@ -109,9 +109,15 @@ def _scan(args: argparse.Namespace) -> int:
 
         print_summary(outcome.inventory, output)
     if args.send and config.server is not None:
-        from agent.sender import EXIT_NOT_SENT, send_inventory
+        from agent.sender import EXIT_NOT_SENT, SpoolError, send_inventory
 
         document = outcome.inventory.to_json().encode("utf-8")
-        if not send_inventory(document, str(outcome.inventory.id), config.server, args.quiet):
+        try:
+            sent = send_inventory(document, str(outcome.inventory.id), config.server, args.quiet)
+        except SpoolError as exc:
+            # The spool became untrustworthy during the scan: nothing was sent.
+            error(str(exc))
+            return EXIT_CONFIG
+        if not sent:
             return EXIT_NOT_SENT
     return EXIT_COMPLETE if outcome.complete else EXIT_PARTIAL
