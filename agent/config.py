@@ -2,21 +2,31 @@
 
 Every error names the file, the key and what is wrong, in French then English, so that a tired
 sysadmin fixes it in one go: all problems of a file are reported together.
+
+Run as root, the agent reads no file (configuration, token, password, CA bundle) that another user
+owns or can change, directly or through a directory above it: a planted ./tiebreak.toml would
+otherwise send the real token to another server (the class of GLPI Agent CVE-2024-28240).
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import os
+import reprlib
+import stat
+import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -24,8 +34,13 @@ from pydantic import (
 )
 
 from inventory import OrganisationType, siren_is_valid
+from inventory.limits import ORGANISATION_NAME_MAX
 
 DEFAULT_PATHS = (Path("tiebreak.toml"), Path("/etc/tiebreak/agent.toml"))
+DNS_TIMEOUT_MAX: Final = 60.0
+"""Longest wait for one DNS answer, in seconds."""
+PROBE_TIMEOUT_MAX: Final = 86_400.0
+"""Longest time a probe may run, in seconds (a day)."""
 
 
 class ConfigError(Exception):
@@ -42,15 +57,83 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _show(value: Any) -> str:
+    """A short repr of a configuration value for an error message."""
+    return reprlib.repr(value)
+
+
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
-    parts = urlsplit(value)
+    """Accept `scheme://host[:port][/path]` only: nothing that could carry a secret.
+
+    The value of the error never echoes a URL that may hold one. An LDAP URL's query holds
+    attributes, scope, filter and extensions (RFC 4516), and an extension such as X-BINDPW can
+    carry the bind password; the directory URL is copied into the inventory.
+    """
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(
+            "espace ou caractère de contrôle dans l'URL / "
+            "whitespace or control character in the URL"
+        )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(
+            f"URL invalide / invalid URL: attendu / expected {' or '.join(schemes)}://host[:port]"
+        ) from None
+    if parts.password:
+        raise ValueError("pas de mot de passe dans l'URL / no password in the URL")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "pas d'identifiant dans l'URL (« user@ ») / no user name in the URL ('user@')"
+        )
+    if "?" in value:
+        raise ValueError(
+            "pas de « ? » dans l'URL : une requête, ou les attributs, portée, filtre et "
+            "extensions LDAP (RFC 4516), peuvent porter un mot de passe (X-BINDPW) / no '?' in "
+            "the URL: a query, or LDAP attributes, scope, filter and extensions (RFC 4516), can "
+            "carry a password (X-BINDPW)"
+        )
+    if "#" in value:
+        raise ValueError("pas de fragment « # » dans l'URL / no fragment '#' in the URL")
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(
             f"URL invalide / invalid URL {value!r}: attendu / expected {' or '.join(schemes)}://host"
         )
-    if parts.password:
-        raise ValueError("pas de mot de passe dans l'URL / no password in the URL")
     return value
+
+
+def _seconds(most: float) -> Callable[[Any], float]:
+    """Validator of a duration: a finite number of seconds, above 0 and at most `most`."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"nombre de secondes attendu / number of seconds expected, pas / not {_show(value)}"
+            )
+        if not math.isfinite(value) or not 0 < value <= most:
+            raise ValueError(
+                f"durée invalide / invalid duration {_show(value)}: plus de 0 et au plus "
+                f"{most:g} secondes / more than 0 and at most {most:g} seconds"
+            )
+        return float(value)
+
+    return check
+
+
+def _integer(least: int, most: int) -> Callable[[Any], int]:
+    """Validator of a whole number from `least` to `most` (a boolean is not one)."""
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(
+                f"nombre entier attendu / whole number expected, pas / not {_show(value)}"
+            )
+        if not least <= value <= most:
+            raise ValueError(f"{value} hors de / out of {least}..{most}")
+        return value
+
+    return check
 
 
 def _check_cidr(value: str) -> str:
@@ -65,7 +148,7 @@ def _check_cidr(value: str) -> str:
 class OrganisationConfig(_Section):
     """`[organisation]`: who is scanned."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=ORGANISATION_NAME_MAX)
     siren: str | None = None
     type: OrganisationType = OrganisationType.COMMUNE
 
@@ -106,6 +189,10 @@ Cidr = Annotated[str, AfterValidator(_check_cidr)]
 DnsLabel = Annotated[str, AfterValidator(_check_label)]
 DomainName = Annotated[str, AfterValidator(_check_domain)]
 IpAddress = Annotated[str, AfterValidator(_check_ip)]
+DnsTimeout = Annotated[float, BeforeValidator(_seconds(DNS_TIMEOUT_MAX))]
+ProbeTimeout = Annotated[float, BeforeValidator(_seconds(PROBE_TIMEOUT_MAX))]
+Port = Annotated[int, BeforeValidator(_integer(1, 65535))]
+Retries = Annotated[int, BeforeValidator(_integer(0, 5))]
 
 
 class ScopeConfig(_Section):
@@ -131,9 +218,9 @@ class DnsConfig(_Section):
     """`[dns]`: the resolvers to ask (empty: the system's)."""
 
     nameservers: list[IpAddress] = Field(default_factory=list)
-    port: int = Field(default=53, ge=1, le=65535)
-    timeout: float = Field(default=2.0, gt=0, le=60)
-    retries: int = Field(default=1, ge=0, le=5)
+    port: Port = 53
+    timeout: DnsTimeout = 2.0
+    retries: Retries = 1
     dkim_selectors: list[DnsLabel] = Field(default_factory=list)
 
 
@@ -153,7 +240,7 @@ class DirectoryConfig(_Section):
     def password(self) -> str | None:
         """Read the bind password from its file or environment variable, never from the TOML."""
         if self.password_file is not None:
-            return self.password_file.read_text(encoding="utf-8").strip()
+            return read_secret_file(self.password_file)
         if self.password_env:
             return os.environ.get(self.password_env)
         return None
@@ -177,8 +264,8 @@ class ProbesConfig(_Section):
 
     enable: list[str] = Field(default_factory=list)
     disable: list[str] = Field(default_factory=list)
-    timeout: float | None = Field(default=None, gt=0)
-    timeouts: dict[str, float] = Field(default_factory=dict)
+    timeout: ProbeTimeout | None = None
+    timeouts: dict[str, ProbeTimeout] = Field(default_factory=dict)
 
 
 class Config(_Section):
@@ -225,8 +312,28 @@ def _describe(error: Any) -> str:
         return f"{where}: clé inconnue / unknown key{suggestion}"
     if kind == "missing":
         return f"{where}: clé obligatoire manquante / required key missing"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}"
+    return f"{where}: {_message(error)}"
+
+
+def _message(error: Any) -> str:
+    """Pydantic's message in French then English, for the kinds a configuration meets."""
+    context = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "string_too_long":
+        most = context.get("max_length")
+        return f"{most} caractères au plus / at most {most} characters ({len(error['input'])})"
+    if kind == "string_too_short":
+        return "ne doit pas être vide / must not be empty"
+    if kind == "string_type":
+        return f"texte attendu / text expected, pas / not {_show(error['input'])}"
+    if kind == "list_type":
+        return f"liste attendue / list expected, pas / not {_show(error['input'])}"
+    if kind in ("dict_type", "model_type"):
+        return f"table attendue / table expected, pas / not {_show(error['input'])}"
+    if kind == "enum":
+        expected = context.get("expected", "")
+        return f"valeur invalide / invalid value {_show(error['input'])}: {expected}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
@@ -235,6 +342,14 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(path, [_describe(e) for e in exc.errors()]) from None
+    except RecursionError:
+        raise ConfigError(path, [_TOO_DEEP]) from None
+
+
+_TOO_DEEP = (
+    "imbrication trop profonde / nested too deeply "
+    "(tableaux ou tables dans des tableaux ou tables / arrays or tables within arrays or tables)"
+)
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -256,12 +371,18 @@ def find_config(explicit: Path | None) -> Path:
 
 
 def load_config(explicit: Path | None = None) -> tuple[Path, Config]:
-    """Find, read and validate the configuration file."""
+    """Find, read and validate the configuration file.
+
+    As root, a file another user owns or can change is refused before it is read; a secret file
+    that other users can read gives a warning on stderr.
+    """
     path = find_config(explicit)
     try:
-        raw = path.read_bytes()
+        raw = _read_trusted(path)
     except FileNotFoundError:
         raise ConfigError(path, ["fichier introuvable / file not found"]) from None
+    except UntrustedFileError as exc:
+        raise ConfigError(path, [*exc.reasons, _UNTRUSTED_HINT]) from None
     except OSError as exc:
         raise ConfigError(path, [f"illisible / unreadable: {exc.strerror}"]) from None
     try:
@@ -270,24 +391,131 @@ def load_config(explicit: Path | None = None) -> tuple[Path, Config]:
         raise ConfigError(path, [f"pas en UTF-8 / not UTF-8 (octet / byte {exc.start})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"TOML invalide / invalid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(path, [_TOO_DEEP]) from None
     config = parse_config(data, path)
     _check_files(path, config)
     return path, config
 
 
+_UNTRUSTED_HINT = (
+    "un autre utilisateur pourrait choisir ce que lit tiebreak (serveur, jeton) : placez la "
+    "configuration dans un dossier de root, ou passez --config / another user could choose what "
+    "tiebreak reads (server, token): keep the configuration in a directory of root's, or pass "
+    "--config"
+)
+
+
 def _check_files(path: Path, config: Config) -> None:
     problems = []
-    files: list[tuple[str, Path | None]] = []
+    files: list[tuple[str, Path | None, bool]] = []
     if config.directory:
-        files.append(("[directory] password_file", config.directory.password_file))
+        files.append(("[directory] password_file", config.directory.password_file, True))
     if config.server:
-        files.append(("[server] token_file", config.server.token_file))
-        files.append(("[server] ca_bundle", config.server.ca_bundle))
-    for key, file in files:
-        if file is not None and not file.is_file():
+        files.append(("[server] token_file", config.server.token_file, True))
+        files.append(("[server] ca_bundle", config.server.ca_bundle, False))
+    for key, file, secret in files:
+        if file is None:
+            continue
+        if not file.is_file():
             problems.append(f"{key}: fichier introuvable / file not found: {file}")
+            continue
+        problems.extend(f"{key}: {reason}" for reason in untrusted(file))
+        if secret:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o044:
+                _warn(
+                    f"{path}: {key}: {file} lisible par d'autres utilisateurs / readable by "
+                    f"other users (mode {mode:04o}); chmod 600 {file}"
+                )
     if problems:
         raise ConfigError(path, problems)
+
+
+def _warn(message: str) -> None:
+    print(f"tiebreak: attention / warning: {message}", file=sys.stderr)
+
+
+class UntrustedFileError(OSError):
+    """Root was asked to read a file that another user owns or can change."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("; ".join(reasons))
+
+
+def _owner_and_mode(kind: str, where: Path, info: os.stat_result) -> list[str]:
+    """Why root must not trust this one entry (a file, directory or symbolic link)."""
+    french, english = {"file": ("le fichier", "file"), "dir": ("le dossier", "directory")}.get(
+        kind, ("le lien symbolique", "symbolic link")
+    )
+    reasons = []
+    if info.st_uid != 0:
+        reasons.append(
+            f"{french} / {english} {where} appartient à l'utilisateur {info.st_uid} / "
+            f"is owned by uid {info.st_uid}"
+        )
+    sticky_dir = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+    if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o022 and not sticky_dir:
+        mode = stat.S_IMODE(info.st_mode)
+        reasons.append(
+            f"{french} / {english} {where} modifiable par d'autres utilisateurs / writable by "
+            f"other users (mode {mode:04o})"
+        )
+    return reasons
+
+
+def untrusted(path: Path) -> list[str]:
+    """Why root must not read `path`; empty when it may, or when not running as root.
+
+    Refused: a file, a directory above it or a symbolic link on the way that another user owns,
+    or that group or others can write (a sticky directory such as /tmp is fine: others cannot
+    rename or delete root's entries in it). Both the path as written and the resolved path are
+    checked. A missing file gives no reason here: reading it fails anyway.
+    """
+    if os.geteuid() != 0:
+        return []
+    reasons: list[str] = []
+    chains = dict.fromkeys((Path(os.path.abspath(path)), Path(os.path.realpath(path))))
+    for chain in chains:
+        for depth, current in enumerate((chain, *chain.parents)):
+            try:
+                info = os.lstat(current)
+            except OSError:
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                kind = "link"
+            else:
+                kind = "file" if depth == 0 and not stat.S_ISDIR(info.st_mode) else "dir"
+            for reason in _owner_and_mode(kind, current, info):
+                if reason not in reasons:
+                    reasons.append(reason)
+    return [f"refusé en root / refused as root: {reason}" for reason in reasons]
+
+
+def _read_trusted(path: Path) -> bytes:
+    """The content of `path`; as root, UntrustedFileError when another user controls it.
+
+    The opened file is checked again, so that a file swapped after the path check is refused.
+    """
+    reasons = untrusted(path)
+    if reasons:
+        raise UntrustedFileError(reasons)
+    with path.open("rb") as handle:
+        if os.geteuid() == 0:
+            opened = _owner_and_mode("file", path, os.fstat(handle.fileno()))
+            if opened:
+                raise UntrustedFileError([f"refusé en root / refused as root: {r}" for r in opened])
+        return handle.read()
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret (bind password, agent token) from its file, stripped of surrounding whitespace.
+
+    As root, the file is refused (UntrustedFileError, an OSError) when another user owns it or
+    can change it or a directory above it: read secrets through this, right before use.
+    """
+    return _read_trusted(path).decode("utf-8").strip()
 
 
 def effective(config: Config) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from typing import Any
 import requests
 
 from agent.atomic import write_atomically_at
-from agent.config import ServerConfig
+from agent.config import ServerConfig, read_secret_file
 from agent.i18n import t
 
 API_PATH = "/api/v1/inventories"
@@ -320,7 +320,8 @@ def read_token(server: ServerConfig) -> str:
                 "[server] token_file missing: the agent token file is needed",
             )
         )
-    return server.token_file.read_text(encoding="utf-8").strip()
+    # Checked again right before use: as root, a file another user can change is refused.
+    return read_secret_file(server.token_file)
 
 
 def send(document: bytes, server: ServerConfig, token: str, timeout: float = 120) -> Outcome:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,25 @@ def _init(args: argparse.Namespace) -> int:
         error(t(f"{path} existe déjà (--force pour l'écraser)", f"{path} exists (use --force)"))
         return EXIT_CONFIG
     example = files("agent").joinpath("tiebreak.example.toml").read_text(encoding="utf-8")
+    # Never through a symbolic link, even a dangling one that `exists()` does not see: root
+    # running `config init` in a shared directory would write wherever it points.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if args.force else os.O_EXCL)
     try:
-        path.write_text(example, encoding="utf-8")
+        descriptor = os.open(path, flags, 0o644)
+    except FileExistsError:
+        error(t(f"{path} existe déjà (--force pour l'écraser)", f"{path} exists (use --force)"))
+        return EXIT_CONFIG
+    except OSError as exc:
+        reason = (
+            t("lien symbolique refusé", "symbolic link refused")
+            if exc.errno == errno.ELOOP
+            else exc.strerror
+        )
+        error(f"{path}: {reason}")
+        return EXIT_CONFIG
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(example)
     except OSError as exc:
         error(f"{path}: {exc.strerror}")
         return EXIT_CONFIG
