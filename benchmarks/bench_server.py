@@ -3,16 +3,19 @@
 8 concurrent senders (threads, one organisation and token each) post inventories of 300 findings,
 gzip-compressed beforehand and each on a new connection as the agent does, to a real
 `tiebreak server run` process on 127.0.0.1. Prints inventories per second and the p50 / p95
-latency of one send. Everything, the senders included, shares this machine's cores.
+latency of one send, then the server's peak resident memory (its workers included) while it
+ingests one large inventory (`--large` findings and as many observations, some 30 MB inflated).
+Everything, the senders included, shares this machine's cores.
 
 Usage: .venv/bin/python benchmarks/bench_server.py [--inventories 400] [--senders 8]
-       [--findings 300] [--workers 2] [--backend sqlite --backend postgresql]
+       [--findings 300] [--workers 2] [--large 40000] [--backend sqlite --backend postgresql]
 PostgreSQL: 127.0.0.1:5432, trust authentication; a database is created for the run and dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import secrets
@@ -99,6 +102,49 @@ def _postgresql_cpu_seconds() -> float:
     return total
 
 
+def _rss(pid: int) -> int:
+    """Resident memory of the server process and its workers, in bytes."""
+    process = psutil.Process(pid)
+    return sum(member.memory_info().rss for member in [process, *process.children(recursive=True)])
+
+
+def _large_ingest(base: str, pid: int, token: str, name: str, findings: int) -> str:
+    """Send one large inventory and tell the server's peak resident memory meanwhile."""
+    body = inventory(name, findings)
+    inflated = len(gzip.decompress(body))
+    idle = peak = _rss(pid)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, _rss(pid))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        answer = requests.post(
+            f"{base}/api/v1/inventories",
+            data=body,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+            timeout=600,
+        )
+    finally:
+        done.set()
+        sampler.join()
+    return (
+        f"un inventaire de {findings} constats ({inflated / 1e6:.1f} Mo décompressé, "
+        f"{len(body) / 1e6:.1f} Mo gzip) : réponse {answer.status_code}, mémoire résidente "
+        f"du serveur {idle / 2**20:.0f} Mio au repos, {peak / 2**20:.0f} Mio au plus fort"
+    )
+
+
 def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -> None:
     """Start a server on `url`, send the inventories, print the figures."""
     engine = db.make_engine(url)
@@ -163,6 +209,7 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
         elapsed = time.perf_counter() - began
         server_cpu = _cpu_seconds(server.pid) - cpu_before
         database_cpu = _postgresql_cpu_seconds() - database_before
+        large = _large_ingest(base, server.pid, senders[0][0], "Commune banc 0", args.large)
     finally:
         server.terminate()
         server.wait(30)
@@ -182,6 +229,7 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
     )
     for failure in failures[:3]:
         print(f"  {failure}")
+    print(f"{'':<10} {large}")
 
 
 def main() -> None:
@@ -191,6 +239,12 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--findings", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=40_000,
+        help="findings (and observations) of the large inventory whose peak memory is printed",
+    )
     parser.add_argument("--backend", action="append", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
     for backend in args.backend or ["sqlite", "postgresql"]:

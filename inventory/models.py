@@ -8,6 +8,7 @@ It imports nothing from the rest of tiebreak.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from pydantic import (
     JsonValue,
 )
 from pydantic_core import core_schema
+
+from inventory.limits import ORGANISATION_NAME_MAX
 
 SCHEMA_VERSION: Final = "1.0"
 """Version of the inventory format; the server refuses versions it does not know."""
@@ -72,7 +75,37 @@ def _clean_json(value: Any) -> Any:
     return value
 
 
-Attributes = Annotated[dict[str, JsonValue], _OnPythonInput(_clean_json)]
+def _finite(value: Any, path: str = "") -> str | None:
+    """The path of the first number that is not finite in a JSON value (NaN, ±Infinity, 1e400)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(item, (dict, list, float)):
+            found = _finite(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    return None
+
+
+def _check_finite(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    # Python's JSON reads NaN and Infinity, and 1e400 overflows to infinity: the stored document
+    # would no longer be valid JSON, and would read back with nulls in their place.
+    if value:
+        found = _finite(value)
+        if found is not None:
+            raise ValueError(f"{found}: numbers must be finite (no NaN, Infinity or overflow)")
+    return value
+
+
+Attributes = Annotated[
+    dict[str, JsonValue], _OnPythonInput(_clean_json), AfterValidator(_check_finite)
+]
 
 
 def siren_is_valid(siren: str) -> bool:
@@ -96,10 +129,22 @@ def _check_siren(value: str) -> str:
     return value
 
 
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+"""No scan happened before this instant: an older timestamp is a broken clock or a forgery."""
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+"""Nor after this one (a far-future date would also overflow some databases' timestamps)."""
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a time zone (UTC)")
-    return value.astimezone(UTC)
+    try:
+        converted = value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 once in UTC
+        converted = None
+    if converted is None or not EARLIEST <= converted < LATEST:
+        raise ValueError("timestamp must be between 2000-01-01 and 2100-01-01 (UTC)")
+    return converted
 
 
 Siren = Annotated[str, AfterValidator(_check_siren)]
@@ -107,7 +152,8 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN nor ±Infinity in any number: JSON has none, and the document must read back as sent.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class OrganisationType(StrEnum):
@@ -174,7 +220,7 @@ class Criticality(StrEnum):
 class Organisation(_Model):
     """The collectivité the inventory describes."""
 
-    name: SafeStr = Field(min_length=1, max_length=300)
+    name: SafeStr = Field(min_length=1, max_length=ORGANISATION_NAME_MAX)
     siren: Siren | None = Field(default=None, description="9 digits, Luhn key checked")
     type: OrganisationType = OrganisationType.COMMUNE
 
@@ -294,7 +340,9 @@ class Finding(_Model):
     matched: list[str] = Field(default_factory=list, description="matchers that fired")
     implied_by: str | None = None
     alternatives: list[str] = Field(default_factory=list)
-    attributes: dict[str, JsonValue] = Field(default_factory=dict)
+    attributes: Annotated[dict[str, JsonValue], AfterValidator(_check_finite)] = Field(
+        default_factory=dict
+    )
     annual_cost_eur: float | None = Field(default=None, ge=0)
     score: Score | None = None
 
@@ -331,7 +379,9 @@ class Inventory(_Model):
     )
     summary: Summary = Field(default_factory=Summary)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     def to_json(self, indent: int | None = 2) -> str:
         """Serialise with the public field names (`schema`, not `schema_`)."""

@@ -8,12 +8,17 @@ them: 404, never 403, so that identifiers of other organisations cannot be probe
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import ipaddress
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
 from server import db, security
 from server.admin import Role
@@ -92,7 +97,89 @@ def session_user(connection: Connection, cookie: str | None) -> User | None:
     return User(row.id, row.username, role, visible)
 
 
-def login(
+ADDRESS_FACTOR = 4
+"""An address may fail this many times `attempts` over the window, across user names."""
+
+
+def _retry(seconds: float) -> Refusal:
+    wait = max(1, math.ceil(seconds))
+    return Refusal(
+        429,
+        f"trop de tentatives de connexion : réessayez dans {wait} secondes",
+        f"too many login attempts: try again in {wait} seconds",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    keys: tuple[str, str]
+    reserved: list[int]
+    user: Any
+
+
+def _reserve(
+    engine: Engine, username: str, client: str, now: datetime, attempts: int, window_s: int
+) -> _Attempt:
+    """Refuse an attempt that comes too soon, else count it as failed before it is checked.
+
+    Failures count per (user name, client address) pair and per address. Past `attempts`
+    failures of a pair over the window, the pair waits 2, 4, 8… seconds (up to the window)
+    after its last failure: an attacker slows down to a crawl while the owner, from their own
+    address, still signs in. Past `ADDRESS_FACTOR * attempts` failures of an address across
+    user names, that address waits until the oldest of them leaves the window. Counting and
+    reserving happen in one serialised write transaction, so that a hundred attempts at once
+    get exactly as many checks as one after the other.
+    """
+    pair = hashlib.sha256(f"{username}\x1f{client}".encode("utf-8", "surrogatepass")).hexdigest()
+    pair_key, address_key = f"pair:{pair}", f"ip:{client[:150]}"
+    since = now - timedelta(seconds=window_s)
+    address_limit = ADDRESS_FACTOR * attempts
+    with db.write_transaction(engine) as connection:
+        users.lock_failures(connection)
+        times = users.failure_times(connection, (pair_key, address_key), since)
+        failures = times[pair_key]
+        if len(failures) >= attempts:
+            delay = min(2 ** (len(failures) - attempts + 1), window_s)
+            wait = (failures[-1] + timedelta(seconds=delay) - now).total_seconds()
+            if wait > 0:
+                raise _retry(wait)
+        failures = times[address_key]
+        if len(failures) >= address_limit:
+            oldest = failures[len(failures) - address_limit]
+            raise _retry((oldest + timedelta(seconds=window_s) - now).total_seconds())
+        reserved = users.reserve_failures(connection, (pair_key, address_key), now, since)
+        user = users.by_name(connection, username)
+    return _Attempt((pair_key, address_key), reserved, user)
+
+
+def _conclude(
+    engine: Engine, attempt: _Attempt, password: str, now: datetime, session_hours: int
+) -> str:
+    """Take back the reserved failure and open a session; upgrade an old password hash."""
+    row = attempt.user
+    cookie = security.new_session_token()
+    with db.write_transaction(engine) as connection:
+        users.clear_failures(connection, attempt.keys[0])
+        users.release_failures(connection, attempt.reserved)
+        if security.needs_rehash(row.password_hash):
+            users.update_user(connection, row.id, password_hash=security.hash_password(password))
+        users.open_session(
+            connection,
+            security.token_hash(cookie),
+            row.id,
+            now,
+            now + timedelta(hours=session_hours),
+        )
+    return cookie
+
+
+def _release(engine: Engine, attempt: _Attempt) -> None:
+    with db.write_transaction(engine) as connection:
+        users.release_failures(connection, attempt.reserved)
+
+
+async def login(
     engine: Engine,
     username: str,
     password: str,
@@ -104,47 +191,89 @@ def login(
 ) -> str:
     """Check the password and open a session; return the cookie value.
 
-    Failures are counted per user name and per client address over `window_s` seconds; past
-    `attempts` failures for the name (or four times that for the address) login is refused with
-    429 until the window has passed, even with the right password. A disabled user is refused
-    like a wrong password, so that the answer does not tell which accounts exist.
+    The whole sign-in waits for one of the few sign-in slots (`security.sign_in_slot`; 503
+    when none frees up in time); see `_reserve` for the throttling (429). The password check
+    runs outside any transaction: it is slow on purpose and must not hold a lock. A disabled
+    user is refused like a wrong password, so that the answer does not tell which accounts
+    exist.
     """
-    now = datetime.now(UTC)
-    since = now - timedelta(seconds=window_s)
-    user_key, client_key = f"user:{username[:150]}", f"ip:{client[:150]}"
-    with engine.connect() as connection:
-        counts = users.failure_counts(connection, (user_key, client_key), since)
-        row = users.by_name(connection, username)
-    if counts.get(user_key, 0) >= attempts or counts.get(client_key, 0) >= 4 * attempts:
-        raise Refusal(
-            429,
-            f"trop de tentatives de connexion : réessayez dans {window_s // 60} minutes",
-            f"too many login attempts: try again in {window_s // 60} minutes",
-        )
-    # argon2 runs outside any transaction: it is slow on purpose and must not hold a lock.
-    stored = row.password_hash if row is not None else security.DUMMY_PASSWORD_HASH
-    accepted = security.check_password(stored, password)
-    if row is not None and row.disabled_at is not None:
-        accepted = False
-    with db.write_transaction(engine) as connection:
-        if row is None or not accepted:
-            users.record_failure(connection, (user_key, client_key), now, since)
-            cookie = None
-        else:
-            users.clear_failures(connection, user_key)
-            cookie = security.new_session_token()
-            users.open_session(
-                connection,
-                security.token_hash(cookie),
-                row.id,
-                now,
-                now + timedelta(hours=session_hours),
+    try:
+        async with security.sign_in_slot():
+            return await _login(
+                engine, username, password, client, attempts, window_s, session_hours
             )
-    if cookie is None:
+    except security.Busy:
+        raise Refusal(
+            503,
+            "serveur occupé par d'autres connexions : réessayez dans quelques secondes",
+            "server busy with other sign-ins: try again in a few seconds",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+async def _login(
+    engine: Engine,
+    username: str,
+    password: str,
+    client: str,
+    attempts: int,
+    window_s: int,
+    session_hours: int,
+) -> str:
+    now = datetime.now(UTC)
+    attempt = await run_in_threadpool(_reserve, engine, username, client, now, attempts, window_s)
+    row = attempt.user
+    stored = row.password_hash if row is not None else security.DUMMY_PASSWORD_HASH
+    try:
+        accepted = await security.check_password_async(stored, password)
+    except BaseException:
+        await run_in_threadpool(_release, engine, attempt)
+        raise
+    if row is None or row.disabled_at is not None or not accepted:
         raise Refusal(
             401, "nom d'utilisateur ou mot de passe incorrect", "wrong user name or password"
         )
-    return cookie
+    return await run_in_threadpool(_conclude, engine, attempt, password, now, session_hours)
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[str]) -> str:
+    """The client's address: the peer's, or when the peer is a trusted proxy the right-most
+    address of X-Forwarded-For that is not itself a trusted proxy.
+
+    Without trusted proxies (the default) X-Forwarded-For is ignored: anyone can write it.
+    """
+    networks = _networks(tuple(trusted))
+    if not forwarded_for or not _trusted(peer, networks):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop[:100]
+    return hops[0][:100] if hops else peer
+
+
+def forwarded_https(peer: str, forwarded_proto: str | None, trusted: Sequence[str]) -> bool:
+    """True when a trusted proxy says, in X-Forwarded-Proto, that the client used HTTPS."""
+    if not forwarded_proto or not _trusted(peer, _networks(tuple(trusted))):
+        return False
+    return forwarded_proto.split(",")[-1].strip().lower() == "https"
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(
+    trusted: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted)
+
+
+def _trusted(
+    address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def logout(engine: Engine, cookie: str | None) -> None:

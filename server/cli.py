@@ -54,6 +54,46 @@ def _token_file_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _connection_options(run: argparse.ArgumentParser) -> None:
+    """Bounds of every HTTP connection (server/serve.py), against clients that hold them open."""
+    run.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help=t(
+            "connexions ouvertes au plus ; au-delà, réponse 503 (défaut : 1000)",
+            "open connections at most; beyond, a 503 answer (default: 1000)",
+        ),
+    )
+    run.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help=t(
+            "secondes pour recevoir les en-têtes d'une requête (défaut : 10)",
+            "seconds to receive a request's headers (default: 10)",
+        ),
+    )
+    run.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help=t(
+            "secondes sans recevoir d'octet du corps avant de couper (défaut : 30)",
+            "seconds without a byte of the body before closing (default: 30)",
+        ),
+    )
+    run.add_argument(
+        "--max-header-kb",
+        type=int,
+        default=64,
+        help=t(
+            "taille maximale des en-têtes d'une requête, en Kio (défaut : 64)",
+            "maximum size of a request's headers, KiB (default: 64)",
+        ),
+    )
+
+
 def register(commands: Any) -> None:
     """Add the `server` command group."""
     server = commands.add_parser(
@@ -83,10 +123,10 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--max-inflated-mb",
         type=float,
-        default=64.0,
+        default=32.0,
         help=t(
-            "taille maximale d'un inventaire décompressé, en Mo (défaut : 64)",
-            "maximum inflated inventory size, MB (default: 64)",
+            "taille maximale d'un inventaire décompressé, en Mo (défaut : 32)",
+            "maximum inflated inventory size, MB (default: 32)",
         ),
     )
     run.add_argument(
@@ -98,6 +138,18 @@ def register(commands: Any) -> None:
         ),
     )
     run.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADRESSE",
+        type=_proxy_address,
+        help=t(
+            "adresse ou réseau (127.0.0.1, ::1…) d'un proxy dont on croit X-Forwarded-For et "
+            "X-Forwarded-Proto ; répétable ; aucun par défaut",
+            "address or network of a proxy whose X-Forwarded-For/-Proto are believed; repeatable",
+        ),
+    )
+    run.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -106,6 +158,7 @@ def register(commands: Any) -> None:
             "worker processes (default: 1; one per core for heavy load)",
         ),
     )
+    _connection_options(run)
     run.set_defaults(handler=_run)
     server.set_defaults(**vars(run.parse_args([])))
 
@@ -252,10 +305,24 @@ def _fail(exc: Any) -> int:
     return EXIT_ERROR
 
 
+def _proxy_address(value: str) -> str:
+    """A `--trusted-proxy` value: an IP address or network."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            t(f"adresse de proxy invalide : {value}", f"invalid proxy address: {value}")
+        ) from None
+    return value.strip()
+
+
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app, warm_up
+    from server.serve import ConnectionLimits, GuardedHttpToolsProtocol
     from server.settings import Settings, database_url, to_environment
 
     url = database_url(args.database_url, args.data_dir)
@@ -264,6 +331,7 @@ def _run(args: argparse.Namespace) -> int:
         max_body_bytes=int(args.max_body_mb * 1_048_576),
         max_decompressed_bytes=int(args.max_inflated_mb * 1_048_576),
         secure_cookies=args.secure_cookies,
+        trusted_proxies=tuple(args.trusted_proxy),
     )
     app = create_app(settings)  # migrates the database once, before any worker starts
     where = "PostgreSQL" if url.startswith("postgresql") else url.removeprefix("sqlite:///")
@@ -275,19 +343,30 @@ def _run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    limits = ConnectionLimits(
+        max_header_bytes=args.max_header_kb * 1024,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_connections=args.max_connections,
+    )
+    # Read by every worker's protocol (and by the workers' application factory).
+    os.environ.update(limits.to_environment())
+    served: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "info",
+        "http": GuardedHttpToolsProtocol,
+        "timeout_keep_alive": 5,
+        # The application believes forwarded headers of --trusted-proxy only (uvicorn would
+        # otherwise believe those of 127.0.0.1 by default).
+        "proxy_headers": False,
+    }
     if args.workers <= 1:
         warm_up()
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        uvicorn.run(app, **served)
         return EXIT_OK
     os.environ.update(to_environment(settings))
-    uvicorn.run(
-        "server.app:app_from_environment",
-        factory=True,
-        workers=args.workers,
-        host=args.host,
-        port=args.port,
-        log_level="info",
-    )
+    uvicorn.run("server.app:app_from_environment", factory=True, workers=args.workers, **served)
     return EXIT_OK
 
 

@@ -6,9 +6,10 @@ Rules, in the order they are checked:
   streamed and stops as soon as the limit is passed, so a small "zip bomb" costs nothing;
 - it is JSON (400) in the inventory format of a version this server knows (422), every field valid
   (422 naming the field);
-- it describes the token's organisation (403): when both the inventory and the organisation have a
-  SIREN, the SIRENs must be equal; otherwise the names must be equal ignoring case, accents,
-  punctuation and spacing (an agent configured without SIREN still sends the name it was given);
+- it describes the token's organisation (403): an inventory with a SIREN needs a token of an
+  organisation with that same SIREN; an inventory without SIREN needs the names to be equal
+  ignoring case, accents, punctuation and spacing (an agent configured without SIREN still sends
+  the name it was given);
 - the inventory id is the idempotency key: a resend of the same inventory answers exactly as the
   first time and stores nothing; the same id with other content, or from another organisation,
   is a conflict (409).
@@ -22,11 +23,13 @@ import re
 import unicodedata
 import zlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -57,14 +60,10 @@ def _too_big(limit: int, what_fr: str, what_en: str) -> Refusal:
     )
 
 
-async def read_body(
-    chunks: AsyncIterator[bytes],
-    encoding: str,
-    content_length: int | None,
-    max_body: int,
-    max_inflated: int,
-) -> bytes:
-    """The request body, inflated if gzip, refusing anything over the limits as it streams in."""
+async def receive(
+    chunks: AsyncIterator[bytes], encoding: str, content_length: int | None, max_body: int
+) -> bytearray:
+    """The request body as sent (still compressed), refused as soon as it passes `max_body`."""
     if encoding not in ("", "identity", "gzip"):
         raise Refusal(
             415,
@@ -73,29 +72,96 @@ async def read_body(
         )
     if content_length is not None and content_length > max_body:
         raise _too_big(max_body, "le corps de la requête", "the request body")
-    received = 0
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if encoding == "gzip" else None
     out = bytearray()
     async for chunk in chunks:
-        received += len(chunk)
-        if received > max_body:
+        if len(out) + len(chunk) > max_body:
             raise _too_big(max_body, "le corps de la requête", "the request body")
-        if inflater is None:
-            out += chunk
-            continue
-        data = chunk
+        out += chunk
+    return out
+
+
+def inflate(body: bytearray, encoding: str, max_inflated: int) -> bytearray:
+    """The body inflated if gzip, within `max_inflated`; `body` itself is emptied then.
+
+    Exactly one gzip member: bytes after it (a second member, garbage) are refused, since they
+    would be silently dropped from the inventory.
+    """
+    if encoding != "gzip":
+        if len(body) > max_inflated:
+            raise _too_big(max_inflated, "l'inventaire", "the inventory")
+        return body
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = bytearray()
+    data: bytes | bytearray = body
+    try:
         while data and not inflater.eof:
-            try:
-                # Never inflate more than one byte past the limit, whatever the compression ratio.
-                out += inflater.decompress(data, max_inflated + 1 - len(out))
-            except zlib.error:
-                raise Refusal(400, "corps gzip corrompu", "corrupt gzip body") from None
+            # Never inflate more than one byte past the limit, whatever the compression ratio.
+            out += inflater.decompress(data, max_inflated + 1 - len(out))
             if len(out) > max_inflated:
                 raise _too_big(max_inflated, "l'inventaire décompressé", "the inflated inventory")
             data = inflater.unconsumed_tail
-    if inflater is not None and not inflater.eof:
+    except zlib.error:
+        raise Refusal(400, "corps gzip corrompu", "corrupt gzip body") from None
+    finally:
+        body.clear()
+    if not inflater.eof:
         raise Refusal(400, "corps gzip tronqué", "truncated gzip body")
-    return bytes(out)
+    if inflater.unused_data:
+        raise Refusal(
+            400,
+            f"{len(inflater.unused_data)} octet(s) après la fin du flux gzip : "
+            "envoyez un seul membre gzip",
+            f"{len(inflater.unused_data)} byte(s) after the end of the gzip stream: "
+            "send a single gzip member",
+        )
+    return out
+
+
+async def read_body(
+    chunks: AsyncIterator[bytes],
+    encoding: str,
+    content_length: int | None,
+    max_body: int,
+    max_inflated: int,
+) -> bytes:
+    """The request body, inflated if gzip, refusing anything over the limits."""
+    body = await receive(chunks, encoding, content_length, max_body)
+    return bytes(inflate(body, encoding, max_inflated))
+
+
+INGEST_SLOTS = 2
+"""Inventories parsed and stored at once by one server process (others wait for a slot).
+
+Parsing costs about 14 times the inflated size in memory (the JSON tree, then the models), so
+two 32 MB inventories at once already take some 900 MB; more at once only shares the same cores.
+"""
+INGEST_WAIT_S = 60.0
+"""How long a received inventory waits for a slot before a 503 asks its agent to retry later."""
+
+
+@asynccontextmanager
+async def ingest_slot(state: Any) -> AsyncIterator[None]:
+    """Hold one of the process's INGEST_SLOTS (kept on `state`, the app's), or answer 503."""
+    slots = getattr(state, "ingest_slots", None)
+    if slots is None:
+        slots = state.ingest_slots = anyio.Semaphore(INGEST_SLOTS)
+    acquired = False
+    with anyio.move_on_after(INGEST_WAIT_S):  # the wait only: an ingest is never cut short
+        await slots.acquire()
+        acquired = True
+    if not acquired:
+        raise Refusal(
+            503,
+            "le serveur reçoit déjà d'autres inventaires : réessayez dans une minute "
+            "(rien n'a été enregistré)",
+            "the server is busy receiving other inventories: retry in a minute "
+            "(nothing was stored)",
+            headers={"Retry-After": "60"},
+        )
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _field(location: tuple[int | str, ...]) -> str:
@@ -110,7 +176,7 @@ class Document:
     sha256: str
 
 
-def decode(raw: bytes) -> Document:
+def decode(raw: bytes | bytearray) -> Document:
     """The body as text (JSON is UTF-8) with its digest."""
     try:
         return Document(raw.decode("utf-8"), hashlib.sha256(raw).hexdigest())
@@ -168,7 +234,9 @@ def _describe(name: str, siren: str | None) -> str:
 def check_organisation(organisation: Any, inventory: Inventory) -> None:
     """Refuse an inventory that describes another organisation than the token's."""
     sent = inventory.organisation
-    if organisation.siren and sent.siren:
+    if sent.siren:
+        # A SIREN identifies one organisation: only a token of that very SIREN may send it (a
+        # token without SIREN must not send another organisation's inventory under its name).
         same = organisation.siren == sent.siren
     else:
         same = _comparable(organisation.name) == _comparable(sent.name)
@@ -241,38 +309,44 @@ def _finding_rows(inventory_id: str, inventory: Inventory) -> list[tuple[Any, ..
     ]
 
 
-def store(
-    engine: Engine,
-    organisation_id: int,
-    inventory: Inventory,
-    document: Document,
-    source: str = "agent",
-) -> Receipt:
-    """Store the inventory, as sent, and its findings in one transaction; or replay the answer."""
-    digest = document.sha256
+@dataclass(slots=True)
+class _Rows:
+    """What `store` writes: the inventory's row (`received_at` set when written), its findings."""
+
+    inventory: dict[str, Any]
+    findings: list[tuple[Any, ...]]
+
+
+def _rows(organisation_id: int, inventory: Inventory, document: Document, source: str) -> _Rows:
     inventory_id = str(inventory.id)
+    row = {
+        "id": inventory_id,
+        "organisation_id": organisation_id,
+        "status": "draft",
+        "started_at": inventory.started_at,
+        "finished_at": inventory.finished_at,
+        "agent_hostname": _column(inventory.agent.hostname),
+        "findings_count": len(inventory.findings),
+        "observations_count": len(inventory.observations),
+        "body_sha256": document.sha256,
+        "document": document.text,
+        "source": source,
+    }
+    return _Rows(row, _finding_rows(inventory_id, inventory))
+
+
+def _write(engine: Engine, rows: _Rows) -> Receipt:
+    row = rows.inventory
+    inventory_id, organisation_id, digest = row["id"], row["organisation_id"], row["body_sha256"]
     try:
         with db.write_transaction(engine) as connection:
-            row = {
-                "id": inventory_id,
-                "organisation_id": organisation_id,
-                "status": "draft",
-                "received_at": datetime.now(UTC),
-                "started_at": inventory.started_at,
-                "finished_at": inventory.finished_at,
-                "agent_hostname": _column(inventory.agent.hostname),
-                "findings_count": len(inventory.findings),
-                "observations_count": len(inventory.observations),
-                "body_sha256": digest,
-                "document": document.text,
-                "source": source,
-            }
+            row["received_at"] = datetime.now(UTC)
             # Insert unless the id exists, in one round trip: a resend finds the first send's row.
             if not inventories.insert_if_new(connection, row):
                 return _replay(
                     inventories.existing(connection, inventory_id), organisation_id, digest
                 )
-            inventories.insert_findings(connection, _finding_rows(inventory_id, inventory))
+            inventories.insert_findings(connection, rows.findings)
     except IntegrityError:
         # Two sends of the same inventory raced (PostgreSQL); the loser replays the winner's answer.
         with engine.connect() as connection:
@@ -283,9 +357,50 @@ def store(
     return Receipt(201, receipt_body(SimpleNamespace(**row)))
 
 
-def accept(engine: Engine, organisation: Any, raw: bytes, source: str = "agent") -> Receipt:
-    """Decode, validate, check the organisation and store one inventory body."""
-    document = decode(raw)
+def store(
+    engine: Engine,
+    organisation_id: int,
+    inventory: Inventory,
+    document: Document,
+    source: str = "agent",
+) -> Receipt:
+    """Store the inventory, as sent, and its findings in one transaction; or replay the answer."""
+    return _write(engine, _rows(organisation_id, inventory, document, source))
+
+
+def accept_document(
+    engine: Engine, organisation: Any, document: Document, source: str = "agent"
+) -> Receipt:
+    """Validate, check the organisation and store one decoded inventory."""
     inventory = parse_inventory(document.text)
     check_organisation(organisation, inventory)
-    return store(engine, organisation.id, inventory, document, source)
+    rows = _rows(organisation.id, inventory, document, source)
+    # The models weigh some ten times the document: let them go before the database copies it.
+    del inventory
+    return _write(engine, rows)
+
+
+def accept(
+    engine: Engine, organisation: Any, raw: bytes | bytearray, source: str = "agent"
+) -> Receipt:
+    """Decode, validate, check the organisation and store one inventory body."""
+    return accept_document(engine, organisation, decode(raw), source)
+
+
+def accept_body(
+    engine: Engine,
+    organisation: Any,
+    body: bytearray,
+    encoding: str,
+    max_inflated: int,
+    source: str = "agent",
+) -> Receipt:
+    """Inflate, decode, validate and store a body as received; it is emptied on the way.
+
+    Each copy goes as soon as the next exists (compressed, inflated bytes, text, models), so an
+    ingest holds at most two of them at a time.
+    """
+    raw = inflate(body, encoding, max_inflated)
+    document = decode(raw)
+    raw.clear()
+    return accept_document(engine, organisation, document, source)

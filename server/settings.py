@@ -2,6 +2,12 @@
 
 The database is PostgreSQL when `--database-url` or TIEBREAK_DATABASE_URL names one, otherwise a
 SQLite file in the data directory (`--data-dir`, TIEBREAK_DATA, default ./tiebreak-data).
+
+Inventory size limits. The largest realistic inventory, 5,000 findings and 50,000 observations,
+is 10 MB of compact JSON (15 MB indented) and 1 MB once gzip-compressed, as agents send it. The
+default limits leave twice that: 8 MB on the wire, 32 MB inflated. Parsing an inventory costs
+some 14 times its inflated size in memory (the JSON tree, then the models), and a server process
+parses at most two at once (server/ingest.py, INGEST_SLOTS): about 900 MB at the limits.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("tiebreak-data")
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
-DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
+DEFAULT_MAX_DECOMPRESSED = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,9 @@ class Settings:
     session_hours: int = 12
     login_attempts: int = 5
     login_window_s: int = 900
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto
+    are believed (`--trusted-proxy`); none by default, so that no client can forge them."""
 
 
 def from_environment() -> Settings:
@@ -37,6 +46,9 @@ def from_environment() -> Settings:
             os.environ.get("TIEBREAK_MAX_INFLATED", DEFAULT_MAX_DECOMPRESSED)
         ),
         secure_cookies=os.environ.get("TIEBREAK_SECURE_COOKIES") == "1",
+        trusted_proxies=tuple(
+            entry for entry in os.environ.get("TIEBREAK_TRUSTED_PROXIES", "").split(",") if entry
+        ),
     )
 
 
@@ -47,6 +59,7 @@ def to_environment(settings: Settings) -> dict[str, str]:
         "TIEBREAK_MAX_BODY": str(settings.max_body_bytes),
         "TIEBREAK_MAX_INFLATED": str(settings.max_decompressed_bytes),
         "TIEBREAK_SECURE_COOKIES": "1" if settings.secure_cookies else "0",
+        "TIEBREAK_TRUSTED_PROXIES": ",".join(settings.trusted_proxies),
     }
 
 

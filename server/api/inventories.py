@@ -106,14 +106,19 @@ async def receive_inventory(request: Request) -> JSONResponse:
             "expected content type: application/json",
         )
     length = request.headers.get("content-length")
-    raw = await ingest.read_body(
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    body = await ingest.receive(
         request.stream(),
-        request.headers.get("content-encoding", "").strip().lower(),
+        encoding,
         int(length) if length and length.isdigit() else None,
         limits.max_body_bytes,
-        limits.max_decompressed_bytes,
     )
-    receipt = await run_in_threadpool(ingest.accept, engine, organisation, raw)
+    # Receiving costs at most max_body_bytes a request; inflating and parsing cost some 14 times
+    # the inflated size, so only a few inventories at once get that far (503 after a long wait).
+    async with ingest.ingest_slot(request.app.state):
+        receipt = await run_in_threadpool(
+            ingest.accept_body, engine, organisation, body, encoding, limits.max_decompressed_bytes
+        )
     return JSONResponse(receipt.body, status_code=receipt.status)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, select, update
@@ -127,25 +127,51 @@ def close_session(connection: Connection, token_hash: str) -> None:
     connection.execute(delete(_sessions).where(_sessions.c.token_hash == token_hash))
 
 
-def failure_counts(connection: Connection, keys: Sequence[str], since: datetime) -> dict[str, int]:
-    """Failed sign-ins per key (user:…, ip:…) since a date."""
-    return {
-        key: count
-        for key, count in connection.execute(
-            select(_failures.c.key, func.count())
-            .where(_failures.c.key.in_(keys))
-            .where(_failures.c.at > since)
-            .group_by(_failures.c.key)
-        )
-    }
+LOGIN_LOCK_KEY = 0x7469_6562_726B  # "tiebrk": PostgreSQL advisory lock of sign-in bookkeeping
 
 
-def record_failure(
+def lock_failures(connection: Connection) -> None:
+    """Serialise sign-in bookkeeping until the end of this write transaction.
+
+    SQLite's write transactions (BEGIN IMMEDIATE) already run one at a time; on PostgreSQL a
+    transaction-level advisory lock does the same for the few milliseconds of counting and
+    reserving, so that concurrent attempts cannot all read the same count.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(LOGIN_LOCK_KEY)))
+
+
+def failure_times(
+    connection: Connection, keys: Sequence[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """The dates of the failed (or pending) sign-ins of each key since a date, oldest first."""
+    found: dict[str, list[datetime]] = {key: [] for key in keys}
+    for key, at in connection.execute(
+        select(_failures.c.key, _failures.c.at)
+        .where(_failures.c.key.in_(keys))
+        .where(_failures.c.at > since)
+        .order_by(_failures.c.at)
+    ):
+        found[key].append(at if at.tzinfo is not None else at.replace(tzinfo=UTC))
+    return found
+
+
+def reserve_failures(
     connection: Connection, keys: Sequence[str], now: datetime, since: datetime
-) -> None:
-    """Count a failed sign-in under each key and forget failures older than the window."""
-    connection.execute(_failures.insert(), [{"key": key, "at": now} for key in keys])
+) -> list[int]:
+    """Count an attempt as failed under each key before its password is checked (the ids, to
+    take it back if it succeeds); forget failures older than the window."""
     connection.execute(delete(_failures).where(_failures.c.at <= since))
+    ids = []
+    for key in keys:
+        inserted: Any = connection.execute(_failures.insert().values(key=key, at=now))
+        ids.append(int(inserted.inserted_primary_key[0]))
+    return ids
+
+
+def release_failures(connection: Connection, ids: Sequence[int]) -> None:
+    """Take back reserved failures (the attempt succeeded, or was never checked)."""
+    connection.execute(delete(_failures).where(_failures.c.id.in_(ids)))
 
 
 def clear_failures(connection: Connection, key: str) -> None:

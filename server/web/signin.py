@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server import auth
 from server.api import deps
-from server.api.session import open_session
+from server.api.session import open_session, secure_cookies
 from server.errors import Refusal
 from server.web.forms import FORGED, checked_form, text_fields
 from server.web.render import (
@@ -51,7 +51,7 @@ def _login_page(
         token,
         httponly=True,
         samesite="strict",
-        secure=deps.settings(request).secure_cookies,
+        secure=secure_cookies(request),
         path="/connexion",
     )
     return response
@@ -83,7 +83,7 @@ async def login(request: Request) -> Response:
         )
     response = RedirectResponse(next_path, status_code=303)
     try:
-        open_session(request, response, username, password)
+        await open_session(request, response, username, password)
     except Refusal as exc:
         page = _login_page(
             request,
