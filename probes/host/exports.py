@@ -22,6 +22,9 @@ from probes.base import Emitter
 from probes.host import rpm
 
 COMMAND_TIMEOUT = 60.0
+POSIX_SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+"""Where system programs are looked for on Linux: never the caller's PATH (a root cron job, or a
+sysadmin's shell, may have a directory someone else can write in it)."""
 UNINSTALL_KEY = "Microsoft\\Windows\\CurrentVersion\\Uninstall"
 POWERSHELL = {
     "appx": "Get-AppxPackage -AllUsers | ConvertTo-Json -Depth 2",
@@ -82,6 +85,31 @@ class CapturedExports:
         return self._read(self.directory / f"{what}.json", out)
 
 
+def windows_system_directory() -> Path:
+    """C:\\Windows\\System32 as Windows reports it (GetSystemDirectoryW), not from the
+    environment, which the caller controls."""
+    import ctypes
+
+    buffer = ctypes.create_unicode_buffer(260)
+    length = ctypes.windll.kernel32.GetSystemDirectoryW(buffer, 260)  # type: ignore[attr-defined]
+    if not 0 < length < 260:
+        raise OSError("GetSystemDirectoryW failed")
+    return Path(buffer.value)
+
+
+def system_program(name: str) -> str | None:
+    """The full path of a system program, never found through PATH: on Windows in the system
+    directory (`reg` → `…\\System32\\reg.exe`), elsewhere in the system's bin directories."""
+    if sys.platform == "win32":
+        system = windows_system_directory()
+        found = {
+            "reg": system / "reg.exe",
+            "powershell": system / "WindowsPowerShell" / "v1.0" / "powershell.exe",
+        }.get(name)
+        return str(found) if found is not None and found.is_file() else None
+    return shutil.which(name, path=POSIX_SYSTEM_PATH)
+
+
 class LiveExports:
     """The commands of this machine: rpm on Linux, reg and PowerShell on Windows."""
 
@@ -89,6 +117,12 @@ class LiveExports:
         self.root = root
 
     def _run(self, command: list[str], out: Emitter, quiet: bool = False) -> bytes | None:
+        program = system_program(command[0])
+        if program is None:
+            if not quiet:
+                out.note(f"{command[0]} : introuvable / not found")
+            return None
+        command = [program, *command[1:]]
         try:
             done = subprocess.run(command, capture_output=True, timeout=COMMAND_TIMEOUT, check=True)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -99,12 +133,12 @@ class LiveExports:
 
     def rpm_query(self, out: Emitter) -> Export | None:
         """Ask rpm when it is installed and a database exists under the root."""
-        binary = shutil.which("rpm")
+        binary = system_program("rpm")
         databases = [path for path in rpm.DATABASE_PATHS if any((self.root / path).glob("*"))]
         if binary is None or not databases:
             return None
         # The database path is explicit: Debian's rpm, for one, defaults to ~/.rpmdb.
-        command = [binary, "-qa", "--root", str(self.root), "--dbpath", f"/{databases[0]}"]
+        command = ["rpm", "-qa", "--root", str(self.root), "--dbpath", f"/{databases[0]}"]
         command += ["--queryformat", rpm.QUERY_FORMAT]
         data = self._run(command, out)
         return Export("rpm -qa", data) if data is not None else None

@@ -8,7 +8,6 @@ while listed) is counted in a note, not fatal. systemd services come from the
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -17,6 +16,7 @@ from typing import ClassVar
 
 from probes.base import Emitter, Probe, ProbeContext
 from probes.host import connections
+from probes.host.exports import system_program
 
 SYSTEMD_RUNNING = "run/systemd/system"  # exists only when systemd is the init system
 SYSTEMD_UNITS = "run/systemd/units"  # "invocation:<unit>" entries of started units
@@ -51,7 +51,7 @@ def systemd_services(root: Path, out: Emitter) -> list[str]:
         return unit_services([entry.name for entry in (root / SYSTEMD_UNITS).iterdir()])
     except OSError:
         pass  # older systemd without the units directory: ask systemctl
-    binary = shutil.which("systemctl")
+    binary = system_program("systemctl")
     if binary is None or root != Path("/"):
         return []
     try:

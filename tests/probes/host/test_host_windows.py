@@ -250,16 +250,21 @@ def test_live_exports_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     import sys
 
     from probes.base import ProbeContext
+    from probes.host import exports
     from probes.host.exports import LiveExports
     from probes.host.probe import HostProbe
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, script in (("reg", REG), ("powershell", POWERSHELL)):
-        (bin_dir / name).write_text(script, encoding="utf-8")
-        (bin_dir / name).chmod(0o755)
+    # Stand-ins where Windows keeps the real programs (the system directory, never PATH).
+    system = tmp_path / "System32"
+    for path, script in (
+        (system / "reg.exe", REG),
+        (system / "WindowsPowerShell" / "v1.0" / "powershell.exe", POWERSHELL),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script, encoding="utf-8")
+        path.chmod(0o755)
+    monkeypatch.setattr(exports, "windows_system_directory", lambda: system)
     log = tmp_path / "powershell.log"
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FIXTURE", str(WINDOWS))
     monkeypatch.setenv("FIXTURE_LOG", str(log))
     monkeypatch.setattr(sys, "platform", "win32")
@@ -275,3 +280,39 @@ def test_live_exports_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert "ekrn" in by_value(out, "service")
     assert out.notes == []  # S-1-5-19 has no Uninstall key: normal, no note
     assert log.read_text(encoding="utf-8").count("[Text.Encoding]::UTF8") == 3
+
+
+def test_windows_programs_are_run_by_their_full_system_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A `reg.exe` planted in the current directory or on PATH is never the one run."""
+    import subprocess
+
+    from probes.host import exports
+
+    system = tmp_path / "System32"
+    (system / "WindowsPowerShell" / "v1.0").mkdir(parents=True)
+    (system / "reg.exe").write_bytes(b"")
+    (system / "WindowsPowerShell" / "v1.0" / "powershell.exe").write_bytes(b"")
+    monkeypatch.setattr(exports.sys, "platform", "win32")
+    monkeypatch.setattr(exports, "windows_system_directory", lambda: system)
+    monkeypatch.setenv("PATH", str(tmp_path / "planted"))
+    ran: list[list[str]] = []
+
+    def record(command: list[str], **_: object) -> subprocess.CompletedProcess[bytes]:
+        ran.append(command)
+        if command[1] == "export":
+            Path(command[3]).write_bytes(b"")
+        return subprocess.CompletedProcess(command, 0, b"", b"")
+
+    monkeypatch.setattr(exports.subprocess, "run", record)
+    live = exports.LiveExports(tmp_path)
+    notes: list[str] = []
+    out = type("Out", (), {"note": lambda self, text: notes.append(text)})()
+    live.powershell("services", out)  # type: ignore[arg-type]
+    live.registry(out)  # type: ignore[arg-type]  (`reg query HKU`, then exports)
+    assert ran, notes
+    assert {command[0] for command in ran} == {
+        str(system / "WindowsPowerShell" / "v1.0" / "powershell.exe"),
+        str(system / "reg.exe"),
+    }
