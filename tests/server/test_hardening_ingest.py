@@ -234,3 +234,66 @@ def test_concurrent_ingests_are_bounded(
     assert answers == [201] * 5
     assert most[0] == 2
     assert _stored(api) == 5
+
+
+# Item 6, as a fuzzer would find it: valid inventories of A with one field pushed to its edges
+# (timestamps over the whole calendar in every offset, numbers that JSON can write but a float
+# cannot hold, keys left out). Every answer is a refusal or a stored inventory that reads back
+# exactly as sent: never a server error.
+_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1e308", "-0.0", "0", "12.5"]
+_DROPPABLE = ["findings", "observations", "probes", "summary", "scope", "unidentified"]
+
+
+def _fuzz_body(make_inventory: Any, data: Any) -> tuple[bytes, bool]:
+    from datetime import timedelta, timezone
+
+    from hypothesis import strategies as st
+
+    document = json.loads(make_inventory(A_NAME, A_SIREN, findings=2).to_json())
+    offset = timezone(timedelta(minutes=data.draw(st.integers(-14 * 60, 14 * 60))))
+    moment = data.draw(st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30)))
+    document[data.draw(st.sampled_from(["started_at", "finished_at"]))] = moment.replace(
+        tzinfo=offset
+    ).isoformat()
+    where = data.draw(st.sampled_from(["cost", "attribute", "duration", "none"]))
+    sentinel = "__number__"
+    if where == "cost":
+        document["findings"][0]["annual_cost_eur"] = sentinel
+    elif where == "attribute":
+        document["observations"][0]["attributes"] = {"n": sentinel}
+    elif where == "duration":
+        document["probes"] = [{"name": "system", "status": "ok", "duration_s": sentinel}]
+    for key in data.draw(st.lists(st.sampled_from(_DROPPABLE), max_size=3, unique=True)):
+        document.pop(key, None)
+    text = json.dumps(document).replace(f'"{sentinel}"', data.draw(st.sampled_from(_NUMBERS)))
+    return text.encode(), where != "none"
+
+
+def test_fuzzed_edges_of_an_inventory_never_make_a_server_error(
+    api: Any, make_inventory: Any
+) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    reader = api.session("admin")
+
+    @given(data=st.data())
+    @settings(
+        max_examples=150,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(data: Any) -> None:
+        body, _ = _fuzz_body(make_inventory, data)
+        answer = _post(api, body)
+        assert answer.status_code in (201, 400, 422), (answer.status_code, body[:300])
+        if answer.status_code != 201:
+            return
+        address = answer.json()["url"]
+        assert reader.get(address + "/findings").status_code == 200
+        stored = reader.get(address)
+        assert stored.status_code == 200
+        assert stored.json()["document"] == json.loads(body)
+
+    fuzz()
