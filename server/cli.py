@@ -61,8 +61,10 @@ def _connection_options(run: argparse.ArgumentParser) -> None:
         type=int,
         default=1000,
         help=t(
-            "connexions ouvertes au plus ; au-delà, réponse 503 (défaut : 1000)",
-            "open connections at most; beyond, a 503 answer (default: 1000)",
+            "connexions ouvertes au plus ; au-delà, la plus longtemps inactive est fermée, "
+            "ou réponse 503 si toutes servent une requête (défaut : 1000)",
+            "open connections at most; beyond, the longest idle one is closed, or a 503 "
+            "answer when every one is serving a request (default: 1000)",
         ),
     )
     run.add_argument(
