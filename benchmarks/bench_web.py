@@ -399,7 +399,7 @@ def inventory_lines(data: OrgData, args: argparse.Namespace) -> Iterator[tuple[b
     scope = _dumps(
         {
             "domains": [f"{org.slug}.fr"],
-            "networks": ["10.20.0.0/16"],
+            "networks": ["127.20.0.0/16"],
             "exclude": [],
             "directory": f"ldap://annuaire.{org.slug}.local/dc={org.slug},dc=local",
         }

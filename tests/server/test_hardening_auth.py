@@ -119,7 +119,7 @@ def test_a_storm_of_sign_ins_starves_neither_health_nor_memory(
     gate = threading.Barrier(100)
 
     def attack(number: int) -> int:
-        address = f"10.{number // 250}.{number % 250}.7"
+        address = f"127.{1 + number // 250}.{number % 250}.7"
         gate.wait()
         answer = requests.post(
             f"{url}/api/v1/session",
@@ -199,12 +199,12 @@ def test_concurrent_wrong_sign_ins_get_no_more_checks_than_allowed(
 
 
 def test_an_attacker_elsewhere_does_not_lock_the_owner_out(api: Any) -> None:
-    attacker = TestClient(api.app, client=("198.51.100.7", 40000))
+    attacker = TestClient(api.app, client=("127.7.0.7", 40000))
     statuses = [_login(attacker, "admin", f"guess {n}").status_code for n in range(12)]
     assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
     # Even with the right password the attacker's address waits: the backoff is per pair.
     assert _login(attacker, "admin", PASSWORD).status_code == 429
-    owner = TestClient(api.app, client=("192.0.2.10", 40001))
+    owner = TestClient(api.app, client=("127.7.0.10", 40001))
     signed_in = _login(owner, "admin", PASSWORD)
     assert signed_in.status_code == 200, signed_in.text
     assert owner.get("/api/v1/session").json()["username"] == "admin"
@@ -213,7 +213,7 @@ def test_an_attacker_elsewhere_does_not_lock_the_owner_out(api: Any) -> None:
 def test_the_backoff_doubles_and_an_address_is_limited_across_user_names(
     api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = TestClient(api.app, client=("198.51.100.8", 40000))
+    client = TestClient(api.app, client=("127.7.0.8", 40000))
     for number in range(5):
         assert _login(client, "admin", f"guess {number}").status_code == 401
     assert _login(client, "admin", "x").headers["Retry-After"] == "2"
@@ -229,7 +229,7 @@ def test_the_backoff_doubles_and_an_address_is_limited_across_user_names(
     assert _login(client, "admin", "x").headers["Retry-After"] in {"3", "4"}  # now 4 s
     monkeypatch.undo()
     # 20 failures from one address across user names: that address waits.
-    roamer = TestClient(api.app, client=("198.51.100.9", 40000))
+    roamer = TestClient(api.app, client=("127.7.0.9", 40000))
     for number in range(20):
         assert _login(roamer, f"user{number}", "x").status_code == 401
     blocked = _login(roamer, "someone-else", "x", **{"Accept-Language": "en"})
@@ -244,29 +244,31 @@ def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
     # No trusted proxy: a client writing X-Forwarded-For is still counted at its own address.
     plain = TestClient(create_app(settings, engine), client=("127.0.0.1", 40000))
     for number in range(5):
-        forged = {"X-Forwarded-For": f"203.0.113.{number}"}
+        forged = {"X-Forwarded-For": f"127.3.0.{number}"}
         assert _login(plain, "admin", "x", **forged).status_code == 401
-    forged = {"X-Forwarded-For": "203.0.113.99"}
+    forged = {"X-Forwarded-For": "127.3.0.99"}
     assert _login(plain, "admin", "x", **forged).status_code == 429
     # Behind a trusted proxy the client is the right-most untrusted address it forwards.
-    proxied = replace(settings, trusted_proxies=("127.0.0.1", "10.0.0.0/8"))
+    proxied = replace(settings, trusted_proxies=("127.0.0.1", "127.0.2.0/24"))
     behind = TestClient(create_app(proxied, engine), client=("127.0.0.1", 40001))
     for number in range(5):
-        chain = {"X-Forwarded-For": f"1.2.3.{number}, 198.51.100.20, 10.1.2.3"}
+        chain = {"X-Forwarded-For": f"127.4.0.{number}, 127.5.0.20, 127.0.2.3"}
         assert _login(behind, "admin", "x", **chain).status_code == 401
-    chain = {"X-Forwarded-For": "198.51.100.20, 10.1.2.3"}
+    chain = {"X-Forwarded-For": "127.5.0.20, 127.0.2.3"}
     assert _login(behind, "admin", "x", **chain).status_code == 429
-    other = {"X-Forwarded-For": "198.51.100.21"}
+    other = {"X-Forwarded-For": "127.5.0.21"}
     assert _login(behind, "admin", PASSWORD, **other).status_code == 200
 
 
 def test_client_address_takes_the_right_most_untrusted_hop() -> None:
-    trusted = ("127.0.0.1", "10.0.0.0/8", "::1")
-    assert auth.client_address("127.0.0.1", "9.9.9.9", ()) == "127.0.0.1"
-    assert auth.client_address("192.0.2.1", "9.9.9.9", trusted) == "192.0.2.1"
-    assert auth.client_address("127.0.0.1", "6.6.6.6, 9.9.9.9, 10.0.0.2", trusted) == "9.9.9.9"
-    assert auth.client_address("::1", "2001:db8::1", trusted) == "2001:db8::1"
-    assert auth.client_address("127.0.0.1", "10.0.0.3, 10.0.0.2", trusted) == "10.0.0.3"
+    trusted = ("127.0.0.1", "127.0.2.0/24", "::1")
+    assert auth.client_address("127.0.0.1", "127.9.9.9", ()) == "127.0.0.1"
+    assert auth.client_address("127.8.0.1", "127.9.9.9", trusted) == "127.8.0.1"
+    assert (
+        auth.client_address("127.0.0.1", "127.6.6.6, 127.9.9.9, 127.0.2.2", trusted) == "127.9.9.9"
+    )
+    assert auth.client_address("::1", "::ffff:127.9.0.1", trusted) == "::ffff:127.9.0.1"
+    assert auth.client_address("127.0.0.1", "127.0.2.3, 127.0.2.2", trusted) == "127.0.2.3"
     assert auth.client_address("127.0.0.1", "", trusted) == "127.0.0.1"
 
 
@@ -281,7 +283,7 @@ def test_a_real_server_ignores_forwarded_for_without_trusted_proxy(
         requests.post(
             f"{url}/api/v1/session",
             json={"username": f"user{number}", "password": "x"},
-            headers={"X-Forwarded-For": f"203.0.113.{number}"},
+            headers={"X-Forwarded-For": f"127.3.0.{number}"},
             timeout=30,
         ).status_code
         for number in range(21)
