@@ -182,7 +182,7 @@ def test_the_inflated_limit_leaves_room_for_the_largest_realistic_inventory(
     from inventory import Observation
 
     observations = [
-        Observation.make("system", "package", f"10.0.{n // 250}.{n % 250}", f"paquet {n}")
+        Observation.make("system", "package", f"127.0.{n // 250}.{n % 250}", f"paquet {n}")
         for n in range(50_000)
     ]
     inventory = make_inventory(A_NAME, A_SIREN, findings=5_000, observations=observations)
