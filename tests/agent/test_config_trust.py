@@ -57,7 +57,7 @@ def _refused(path: Path | None) -> str:
 
 
 def _with_server(folder: Path, token: Path, extra: str = "") -> Path:
-    text = GOOD + f'\n[server]\nurl = "https://serveur.exemple.fr"\ntoken_file = "{token}"\n'
+    text = GOOD + f'\n[server]\nurl = "https://127.0.0.1:9"\ntoken_file = "{token}"\n'
     return _file(folder, "agent.toml", text + extra, 0o644)
 
 
@@ -75,7 +75,7 @@ def test_planted_config_in_world_writable_current_directory_is_refused(
     shared.chmod(0o777)
     planted = shared / "tiebreak.toml"
     planted.write_text(
-        GOOD + f'\n[server]\nurl = "https://attacker.example"\ntoken_file = "{token}"\n',
+        GOOD + f'\n[server]\nurl = "https://127.0.0.1:9"\ntoken_file = "{token}"\n',
         encoding="utf-8",
     )
     os.chown(planted, NOBODY, NOBODY)
