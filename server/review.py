@@ -45,6 +45,13 @@ State = Literal["pending", "confirmed", "rejected", "corrected"]
 Origin = Literal["scan", "classified", "manual"]
 
 _NOT_FOUND = ("inventaire introuvable", "inventory not found")
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def block_id(key: str) -> str:
+    """The HTML id of a finding's block on the inventory page, the anchor a decision returns
+    to: its key with anything but ASCII letters, digits, `-` and `_` replaced by `-`."""
+    return "c-" + _NOT_IN_ID.sub("-", key)
 
 
 @dataclass(slots=True)
@@ -61,8 +68,8 @@ class ReviewedFinding:
 
     @property
     def html_id(self) -> str:
-        """The id of this finding's block on the inventory page (an anchor to come back to)."""
-        return "c-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.key)
+        """The id of this finding's block on the inventory page (`block_id`)."""
+        return block_id(self.key)
 
     @property
     def url_key(self) -> str:

@@ -72,12 +72,6 @@ def _euros(value: float | None) -> str:
     return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",") + " €"
 
 
-def anchor(key: str) -> str:
-    """The HTML id of a finding's block on the inventory page."""
-    return "c-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in key)
-
-
-_environment.globals["anchor"] = anchor
 _environment.filters["when"] = _local_time
 _environment.filters["euros"] = _euros
 

@@ -25,7 +25,7 @@ from server.auth import User
 from server.errors import Refusal
 from server.store import audit, inventories, organisations
 from server.web.forms import WebUser, checked_form, text_fields
-from server.web.render import anchor, english, render, translator
+from server.web.render import english, render, translator
 
 router = APIRouter(include_in_schema=False)
 
@@ -300,7 +300,7 @@ async def decide(request: Request, user: WebUser, inventory_id: str, key: str) -
     if item.origin == "classified" and values["status"] != "rejected":
         values["product"] = values["product"] or (item.decision.product if item.decision else None)
     changed = await run_in_threadpool(review.record, engine, user, inventory_id, key, kind, values)
-    return _back(inventory_id, "decision" if changed else "inchange", anchor(key))
+    return _back(inventory_id, "decision" if changed else "inchange", review.block_id(key))
 
 
 @router.post("/inventaires/{inventory_id}/ajout")
@@ -323,7 +323,7 @@ async def add_product(request: Request, user: WebUser, inventory_id: str) -> Res
     changed = await run_in_threadpool(
         review.record, deps.engine(request), user, inventory_id, key, "manual", values
     )
-    return _back(inventory_id, "ajout" if changed else "inchange", anchor(key))
+    return _back(inventory_id, "ajout" if changed else "inchange", review.block_id(key))
 
 
 @router.post("/inventaires/{inventory_id}/observations/{observation_id}")
@@ -364,7 +364,7 @@ async def classify(
     changed = await run_in_threadpool(
         review.record, engine, user, inventory_id, key, "observation", values
     )
-    return _back(inventory_id, "classe" if changed else "inchange", anchor(key))
+    return _back(inventory_id, "classe" if changed else "inchange", review.block_id(key))
 
 
 @router.post("/inventaires/{inventory_id}/validation")

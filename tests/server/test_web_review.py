@@ -26,6 +26,7 @@ from sqlalchemy import Engine, func, select
 from fingerprints.engine import analyse, finding_id
 from inventory import Agent, Inventory, Observation, Organisation, Summary
 from server import admin, db
+from server.review import block_id
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -54,11 +55,6 @@ SEVEN_ZIP = finding_id("7-zip", WORKSTATION)
 def _helpers() -> Any:
     """tests/server/browser.py, loaded by conftest.py (tests are not a package)."""
     return sys.modules["tiebreak_test_browser"]
-
-
-def anchor(key: str) -> str:
-    """The id of a finding's block on the inventory page (as `server.web.render.anchor`)."""
-    return "c-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in key)
 
 
 def commune_observations(*, firefox: bool = True, seven_zip: bool = False) -> list[Observation]:
@@ -148,7 +144,7 @@ def page(chromium: Browser, site: Site) -> Iterator[Page]:
 
 def block(page: Page, key: str) -> Locator:
     """A finding's block on the inventory page, opened."""
-    found = page.locator(f"#{anchor(key)}")
+    found = page.locator(f"#{block_id(key)}")
     if found.get_attribute("open") is None:
         found.locator("summary").click()
     return found
@@ -253,19 +249,19 @@ def test_review_validate_and_the_next_draft_keeps_the_decisions(site: Site, page
     # Confirm Exchange Online from the inventory page.
     submit(page, block(page, EXCHANGE).get_by_role("button", name="Confirmer"))
     expect(page.locator(".notice")).to_have_text("Décision enregistrée.")
-    expect(page.locator(f"#{anchor(EXCHANGE)} summary .s-confirmed")).to_have_text("confirmé")
+    expect(page.locator(f"#{block_id(EXCHANGE)} summary .s-confirmed")).to_have_text("confirmé")
     expect(page.locator("#count-pending")).to_have_text("5")
 
     # Reject AnyDesk: without a reason, the message stands beside the field and nothing is lost.
     submit(page, block(page, ANYDESK).get_by_role("button", name="Rejeter (faux positif)"))
-    anydesk = page.locator(f"#{anchor(ANYDESK)}")
+    anydesk = page.locator(f"#{block_id(ANYDESK)}")
     expect(anydesk).to_have_attribute("open", "")
     expect(anydesk.locator(".field-problem")).to_have_text(
         "indiquez pourquoi c'est un faux positif"
     )
     expect(anydesk.locator("input[name=reason]")).to_have_attribute("aria-invalid", "true")
     expect(anydesk.locator("summary .s-pending")).to_have_text("à décider")
-    expect(page.locator(f"#{anchor(EXCHANGE)} summary .s-confirmed")).to_have_text("confirmé")
+    expect(page.locator(f"#{block_id(EXCHANGE)} summary .s-confirmed")).to_have_text("confirmé")
     expect(page.locator("#count-pending")).to_have_text("5")
     reason = "paquet résiduel : AnyDesk désinstallé en 2023, plus aucun accès distant"
     anydesk.locator("input[name=reason]").fill(reason)
@@ -357,7 +353,7 @@ def test_review_validate_and_the_next_draft_keeps_the_decisions(site: Site, page
     page.fill("#add-product", "ciril-civil-net-finances")
     submit(page, page.get_by_role("button", name="Ajouter", exact=True))
     expect(page.locator(".notice")).to_have_text("Produit ajouté.")
-    added = page.locator(f"#{anchor('add:ciril-civil-net-finances')}")
+    added = page.locator(f"#{block_id('add:ciril-civil-net-finances')}")
     expect(added.locator("summary")).to_contain_text("Civil Net Finances")
     expect(added.locator("summary .manual")).to_have_text("ajouté à la main")
     page.fill("#add-name", "Menus & Cantine")
@@ -373,7 +369,7 @@ def test_review_validate_and_the_next_draft_keeps_the_decisions(site: Site, page
     expect(free.locator(".facts")).to_contain_text("3\u202f400,00 €")
 
     # The in-house package no matcher knows, classified as e.magnus.
-    observation = page.locator(f"#{anchor('obs:' + unidentified)}")
+    observation = page.locator(f"#{block_id('obs:' + unidentified)}")
     expect(observation).to_contain_text(IN_HOUSE)
     observation.locator("input[name=product]").fill("berger-levrault-e-magnus")
     submit(page, observation.get_by_role("button", name="Classer"))
@@ -418,7 +414,7 @@ def test_review_validate_and_the_next_draft_keeps_the_decisions(site: Site, page
     expect(page.locator("#gone-list li")).to_have_text(
         ["Mozilla Firefox — Mozilla (poste-accueil)"]
     )
-    seven_zip = page.locator(f"#{anchor(SEVEN_ZIP)} summary")
+    seven_zip = page.locator(f"#{block_id(SEVEN_ZIP)} summary")
     expect(seven_zip.locator(".new")).to_have_text("nouveau")
     expect(seven_zip.locator(".s-pending")).to_have_text("à décider")
     expect(page.locator("summary .new")).to_have_count(1)
@@ -431,10 +427,10 @@ def test_review_validate_and_the_next_draft_keeps_the_decisions(site: Site, page
         ("obs:" + unidentified, "confirmé"),
         ("add:ciril-civil-net-finances", "confirmé"),
     ):
-        summary = page.locator(f"#{anchor(key)} summary")
+        summary = page.locator(f"#{block_id(key)} summary")
         expect(summary.locator(".carried")).to_have_text("décision antérieure")
         expect(summary.locator(".badge[class*=' s-']")).to_have_text(state)
-    expect(page.locator(f"#{anchor(LIBREOFFICE)} summary .name")).to_have_text(
+    expect(page.locator(f"#{block_id(LIBREOFFICE)} summary .name")).to_have_text(
         "ONLYOFFICE Desktop Editors"
     )
     expect(block(page, M365).locator(".facts")).to_contain_text("1\u202f200,50 €")

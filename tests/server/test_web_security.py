@@ -1060,16 +1060,19 @@ def test_a_finding_key_with_slashes_is_reachable_and_classifying_needs_a_real_ob
     api: Any,
 ) -> None:
     inventory, unknown = plain_inventory(api.a.name, api.a.siren, "poste", range(1), "x")
-    odd = inventory.findings[0].model_copy(update={"id": "f/../../revue?x=1#y"})
+    odd = inventory.findings[0].model_copy(update={"id": "f/../../revue?x=1#é"})
     inventory = inventory.model_copy(update={"findings": [odd]})
     assert api.send(inventory, api.a.token).status_code == 201
     reviewer = sign_in(api.app, api.a.reviewer, api.password)
     page = reviewer.get(f"/inventaires/{inventory.id}")
-    link = f"/inventaires/{inventory.id}/constats/f%2F..%2F..%2Frevue%3Fx%3D1%23y"
+    link = f"/inventaires/{inventory.id}/constats/f%2F..%2F..%2Frevue%3Fx%3D1%23%C3%A9"
     assert link in page.text
     assert reviewer.get(link).status_code == 200
     saved = reviewer.post(link, {"csrf": reviewer.csrf, "status": "confirmed"})
     assert saved.status_code == 303
+    # The decision returns to the finding's own block: the fragment is an id of the page.
+    fragment = saved.headers["location"].split("#", 1)[1]
+    assert f'id="{fragment}"' in reviewer.get(saved.headers["location"]).text
     assert count(api.engine, db.decisions, db.decisions.c.finding_key == odd.id) == 1
 
     product = a_catalog_product()
