@@ -11,8 +11,9 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from server.i18n import t
 
@@ -397,16 +398,22 @@ def _give_token(token: str, path: Path | None) -> None:
             file=sys.stderr,
         )
         return
+    _write_private(path, lambda handle: handle.write(token + "\n"))
+    print(t(f"jeton écrit dans {path}", f"token written to {path}"), file=sys.stderr)
+
+
+def _write_private(path: Path, write: Callable[[TextIO], object]) -> None:
+    """Write a file atomically (temporary file beside it, then rename), readable by its owner
+    only: mkstemp creates it with mode 600."""
     directory = path.parent if str(path.parent) else Path()
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    print(t(f"jeton écrit dans {path}", f"token written to {path}"), file=sys.stderr)
 
 
 def _add_org(args: argparse.Namespace) -> int:
@@ -440,13 +447,21 @@ def _read_password(path: Path | None) -> str:
     return first
 
 
+def _password_of(args: argparse.Namespace) -> str | None:
+    """The password of `--password-file`, standard input or the terminal; None (said on
+    standard error) when it cannot be read."""
+    try:
+        return _read_password(args.password_file)
+    except (OSError, ValueError) as exc:
+        print(f"tiebreak server: {exc}", file=sys.stderr)
+        return None
+
+
 def _add_user(args: argparse.Namespace) -> int:
     from server.admin import AdminError, Role, create_user
 
-    try:
-        password = _read_password(args.password_file)
-    except (OSError, ValueError) as exc:
-        print(f"tiebreak server: {exc}", file=sys.stderr)
+    password = _password_of(args)
+    if password is None:
         return EXIT_ERROR
     try:
         create_user(_engine(args), args.username, password, Role(args.role), args.org)
@@ -552,10 +567,8 @@ def _users_delete(args: argparse.Namespace) -> int:
 def _users_reset_password(args: argparse.Namespace) -> int:
     from server.admin import AdminError, reset_password
 
-    try:
-        password = _read_password(args.password_file)
-    except (OSError, ValueError) as exc:
-        print(f"tiebreak server: {exc}", file=sys.stderr)
+    password = _password_of(args)
+    if password is None:
         return EXIT_ERROR
     try:
         reset_password(_engine(args), args.username, password)
@@ -596,24 +609,14 @@ def _audit_export(args: argparse.Namespace) -> int:
         with engine.connect() as connection:
             write_audit_csv(audit.every(connection), sys.stdout)
         return EXIT_OK
-    directory = args.output.parent if str(args.output.parent) else Path()
     try:
-        fd, temporary = tempfile.mkstemp(
-            dir=directory, prefix=f".{args.output.name}.", suffix=".tmp"
-        )
+        with engine.connect() as connection:
+            _write_private(
+                args.output, lambda handle: write_audit_csv(audit.every(connection), handle)
+            )
     except OSError as exc:
         print(f"tiebreak server: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    try:
-        with (
-            os.fdopen(fd, "w", encoding="utf-8", newline="") as handle,
-            engine.connect() as connection,
-        ):
-            write_audit_csv(audit.every(connection), handle)
-        os.replace(temporary, args.output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     print(
         t(f"journal écrit dans {args.output}", f"audit log written to {args.output}"),
         file=sys.stderr,
