@@ -227,10 +227,16 @@ def _snapshot_keys(connection: Connection, baseline: Row[Any]) -> dict[str, dict
     }
 
 
-def snapshot(review: Review) -> list[dict[str, Any]]:
-    """What validating keeps: every finding not rejected, as decided now."""
+def snapshot(review: Review, confirmed: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """What validating keeps: every finding not rejected, as decided now (`confirmed`: the keys
+    confirmed in the same transaction, whose review was built before)."""
     return [
-        {"key": item.key, "origin": item.origin, "state": item.state, **item.data}
+        {
+            "key": item.key,
+            "origin": item.origin,
+            "state": "confirmed" if item.key in confirmed else item.state,
+            **item.data,
+        }
         for item in review.findings
         if item.state != "rejected"
     ]
@@ -496,8 +502,9 @@ def validate(engine: Engine, user: User, inventory_id: str) -> bool:
         built = build(connection, meta)
         # Validating accepts the findings nobody decided on: they are confirmed, so the next
         # scan of the organisation asks again only about what changed.
+        pending = frozenset(item.key for item in built.findings if item.state == "pending")
         for item in built.findings:
-            if item.state != "pending":
+            if item.key not in pending:
                 continue
             before = _as_dict(item.decision)
             after = (before or dict.fromkeys(_COMPARED)) | {"status": "confirmed"}
@@ -512,7 +519,7 @@ def validate(engine: Engine, user: User, inventory_id: str) -> bool:
                 after,
                 now,
             )
-        kept = snapshot(build(connection, meta))
+        kept = snapshot(built, confirmed=pending)
         inventories.validate(
             connection, inventory_id, user.username, now, orjson.dumps(kept).decode()
         )

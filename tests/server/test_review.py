@@ -115,6 +115,7 @@ def test_decisions_carry_over_to_the_next_draft_with_the_diff(
         )
     assert audited == 6  # three decisions, two confirmations by validating, the validation
     assert keys[1] not in {entry["key"] for entry in snapshot}
+    assert next(e for e in snapshot if e["key"] == keys[2])["state"] == "confirmed"
     assert next(e for e in snapshot if e["key"] == "add:bluemind")["annual_cost_eur"] == 3000
 
 
