@@ -203,6 +203,27 @@ def inventory_page(
     )
 
 
+def _form_again(
+    request: Request,
+    user: User,
+    inventory_id: str,
+    problems: review.FormProblems,
+    form: Mapping[str, str],
+    form_name: str,
+) -> HTMLResponse:
+    """The inventory page again (422), each problem beside its field in the form it came from,
+    with the values typed kept."""
+    return _inventory_page(
+        request,
+        user,
+        inventory_id,
+        errors=problems.fields,
+        form=form,
+        form_name=form_name,
+        status=422,
+    )
+
+
 def _back(inventory_id: str, done: str, anchor: str = "") -> RedirectResponse:
     target = f"/inventaires/{quote(inventory_id)}?fait={done}"
     return RedirectResponse(target + (f"#{anchor}" if anchor else ""), status_code=303)
@@ -270,15 +291,7 @@ async def decide(request: Request, user: WebUser, inventory_id: str, key: str) -
         values = review.parse_decision(form)
     except review.FormProblems as problems:
         if form.get("depuis") == "inventaire":
-            return _inventory_page(
-                request,
-                user,
-                inventory_id,
-                errors=problems.fields,
-                form=form,
-                form_name=key,
-                status=422,
-            )
+            return _form_again(request, user, inventory_id, problems, form, key)
         return _finding_page(
             request, user, inventory_id, key, errors=problems.fields, form=form, status=422
         )
@@ -311,15 +324,7 @@ async def add_product(request: Request, user: WebUser, inventory_id: str) -> Res
     try:
         key, values = review.parse_addition(form)
     except review.FormProblems as problems:
-        return _inventory_page(
-            request,
-            user,
-            inventory_id,
-            errors=problems.fields,
-            form=form,
-            form_name="ajout",
-            status=422,
-        )
+        return _form_again(request, user, inventory_id, problems, form, "ajout")
     changed = await run_in_threadpool(
         review.record, deps.engine(request), user, inventory_id, key, "manual", values
     )
@@ -333,19 +338,10 @@ async def classify(
     """Classify an unidentified observation as a catalog product."""
     form = text_fields(await checked_form(request))
     review.require_reviewer(user)
-    field_name = "product"
     try:
-        product = review.check_product(form.get("product", ""), field_name)
+        product = review.check_product(form.get("product", ""))
     except review.FormProblems as problems:
-        return _inventory_page(
-            request,
-            user,
-            inventory_id,
-            errors=problems.fields,
-            form=form,
-            form_name=f"obs:{observation_id}",
-            status=422,
-        )
+        return _form_again(request, user, inventory_id, problems, form, f"obs:{observation_id}")
     engine = deps.engine(request)
 
     def unidentified() -> set[str]:
