@@ -236,12 +236,3 @@ def latest_validated(
     if before is not None:
         query = query.where(_inv.c.validated_at <= before)
     return connection.execute(query).first()
-
-
-def finding_keys(connection: Connection, inventory_id: str) -> list[str]:
-    """Stable ids of an inventory's findings."""
-    return list(
-        connection.scalars(
-            select(_findings.c.finding_id).where(_findings.c.inventory_id == inventory_id)
-        )
-    )
