@@ -221,7 +221,6 @@ def latest_validated(
     connection: Connection,
     organisation_id: int,
     *,
-    before: datetime | None = None,
     other_than: str = "",
 ) -> Row[Any] | None:
     """The organisation's current validated inventory (the most recently validated one)."""
@@ -233,6 +232,4 @@ def latest_validated(
         .order_by(_inv.c.validated_at.desc(), _inv.c.received_at.desc())
         .limit(1)
     )
-    if before is not None:
-        query = query.where(_inv.c.validated_at <= before)
     return connection.execute(query).first()
