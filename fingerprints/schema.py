@@ -5,12 +5,13 @@ Unknown keys are refused everywhere. `docs/catalog.md` documents every field and
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from inventory import Category, Confidence, Criticality, Usage
 
@@ -118,6 +119,37 @@ def check_regex(pattern: str) -> None:
         raise ValueError(f"invalid regex: {exc}") from None
 
 
+PriceUnit = Literal["user", "device", "server", "organisation"]
+
+
+class Price(_Strict):
+    """A public reference price: euros per year for one unit, with where and when it was read.
+
+    Either `eur_per_year` (with its `unit`) or `not_estimable` (why no price applies: usage-priced
+    clouds, prices negotiated per contract). Both need a `source` and a `date`: nothing is
+    estimated without a sourced price, and "not estimable" is a fact with a source too.
+    """
+
+    unit: PriceUnit | None = Field(default=None, description="what one price buys")
+    eur_per_year: float | None = Field(default=None, gt=0, le=1_000_000)
+    not_estimable: str | None = Field(default=None, min_length=10)
+    offer: str | None = Field(default=None, description="the offer the price is for")
+    source: str = Field(min_length=10, description="who publishes the price, which page")
+    url: str | None = Field(default=None, pattern=r"^https://")
+    date: datetime.date = Field(description="when the price was read")
+
+    @model_validator(mode="after")
+    def _price_or_reason(self) -> Price:
+        if self.not_estimable is None:
+            if self.eur_per_year is None or self.unit is None:
+                raise ValueError(
+                    "a price needs eur_per_year and unit, or not_estimable with the reason"
+                )
+        elif self.eur_per_year is not None or self.unit is not None:
+            raise ValueError("not_estimable excludes eur_per_year and unit")
+        return self
+
+
 class Product(_Strict):
     """A product or service, its TIE Break classification and how to recognise it."""
 
@@ -136,6 +168,7 @@ class Product(_Strict):
     replaceability: Literal["easy", "moderate", "hard"] = "moderate"
     implies: list[str] = Field(default_factory=list)
     matchers: list[Matcher] = Field(default_factory=list)
+    price: Price | None = Field(default=None, description="public reference price, sourced")
     note: str | None = None
 
 

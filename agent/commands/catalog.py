@@ -16,6 +16,7 @@ from agent.i18n import t
 if TYPE_CHECKING:
     from fingerprints.catalog import Catalog
     from fingerprints.engine import Engine
+    from fingerprints.schema import Price
 
 
 def register(commands: Any) -> None:
@@ -114,6 +115,33 @@ def shown(text: str, limit: int = 200) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
 
 
+_UNITS = {
+    "user": ("utilisateur", "user"),
+    "device": ("appareil", "device"),
+    "server": ("serveur", "server"),
+    "organisation": ("organisation", "organisation"),
+}
+
+
+def price_lines(price: Price) -> list[str]:
+    """The reference price, or why there is none, then its source, date and address."""
+    if price.eur_per_year is None or price.unit is None:
+        what = t(f"non estimable : {price.not_estimable}", f"not estimable: {price.not_estimable}")
+    else:
+        unit = t(*_UNITS[price.unit])
+        amount = t(
+            f"{price.eur_per_year:.2f}".replace(".", ",") + " €", f"€{price.eur_per_year:.2f}"
+        )
+        what = t(f"{amount} HT par {unit} et par an", f"{amount} excl. VAT per {unit} per year")
+        if price.offer:
+            what += f" ({price.offer})"
+    lines = [f"{t('prix de référence', 'reference price')}: {what}"]
+    lines.append(f"    source ({price.date.isoformat()}): {price.source}")
+    if price.url:
+        lines.append(f"    url: {price.url}")
+    return lines
+
+
 def _list(args: argparse.Namespace) -> int:
     from agent.cli import EXIT_CONFIG
     from fingerprints.jurisdiction import resolve
@@ -194,6 +222,9 @@ def _show(args: argparse.Namespace) -> int:
             print(f"  alternatives: {', '.join(product.alternatives)}")
         if product.implies:
             print(f"  {t('implique', 'implies')}: {', '.join(product.implies)}")
+        if product.price is not None:
+            for line in price_lines(product.price):
+                print(f"  {line}")
         for number, matcher in enumerate(product.matchers):
             print(f"  matchers[{number}] {label(matcher)} ({matcher.confidence.value})")
             print(f"      match: {', '.join(map(repr, matcher.match))}")
