@@ -106,6 +106,29 @@ def create_organisation(
         return organisation_id, _issue_token(connection, organisation_id)
 
 
+def set_parent(engine: Engine, organisation: str, parent: str | None) -> tuple[str, str | None]:
+    """Attach an organisation to a parent (a commune to its EPCI…), or detach it when `parent`
+    is None; refuses a link that would make a loop. Returns both names."""
+    with db.write_transaction(engine) as connection:
+        child = find_organisation(connection, organisation)
+        above = find_organisation(connection, parent) if parent else None
+        if above is not None:
+            chain = [above]
+            while chain[-1].id != child.id and chain[-1].parent_id is not None:
+                next_row = org_store.get(connection, chain[-1].parent_id)
+                if next_row is None or len(chain) > 10_000:
+                    break
+                chain.append(next_row)
+            if chain[-1].id == child.id:
+                path = " → ".join(row.name for row in [child, *chain])
+                raise AdminError(
+                    f"rattachement refusé : il ferait une boucle ({path})",
+                    f"link refused: it would make a loop ({path})",
+                )
+        org_store.set_parent(connection, child.id, above.id if above is not None else None)
+        return child.name, above.name if above is not None else None
+
+
 def list_tokens(engine: Engine, organisation: str | None = None) -> list[TokenInfo]:
     """Agent tokens, oldest first, optionally of one organisation."""
     with engine.connect() as connection:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from inventory import Inventory
-from server import api, db, migrations, web
+from server import api, dashboards, db, migrations, web
 from server.errors import Refusal
 from server.i18n import wants_english
 from server.settings import Settings
@@ -141,6 +141,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """The web application on the settings' database, migrated to the latest schema."""
     engine = engine or db.make_engine(settings.database_url)
     migrations.migrate(engine)
+    dashboards.fill_missing(engine)  # figures of inventories validated before dashboards
     app = FastAPI(
         title="tiebreak",
         version=__version__,

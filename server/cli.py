@@ -186,6 +186,40 @@ def register(commands: Any) -> None:
     _token_file_option(add_org)
     add_org.set_defaults(handler=_add_org)
 
+    set_parent = actions.add_parser(
+        "set-parent",
+        help=t(
+            "rattacher une organisation à sa parente (commune à son EPCI…)",
+            "attach an organisation to its parent (a commune to its EPCI…)",
+        ),
+    )
+    _database_options(set_parent)
+    set_parent.add_argument(
+        "organisation", metavar="ORGANISATION", help=t("numéro, SIREN ou nom", "id, SIREN or name")
+    )
+    set_parent.add_argument(
+        "parent",
+        metavar="PARENTE",
+        nargs="?",
+        help=t(
+            "organisation parente (numéro, SIREN ou nom) ; absente : détacher",
+            "parent organisation (id, SIREN or name); left out: detach",
+        ),
+    )
+    set_parent.set_defaults(handler=_set_parent)
+
+    recompute = actions.add_parser(
+        "recompute-figures",
+        help=t(
+            "recalculer les chiffres des inventaires validés (après une mise à jour des prix du "
+            "catalogue ou des pondérations)",
+            "compute the figures of validated inventories again (after new catalog prices or "
+            "weights)",
+        ),
+    )
+    _database_options(recompute)
+    recompute.set_defaults(handler=_recompute)
+
     add_user = actions.add_parser("add-user", help=t("créer un utilisateur", "create a user"))
     _database_options(add_user)
     add_user.add_argument("username", metavar="UTILISATEUR")
@@ -382,6 +416,28 @@ def _migrate(args: argparse.Namespace) -> int:
         print(t("migrations appliquées : ", "migrations applied: ") + ", ".join(done))
     else:
         print(t("base déjà à jour", "database already up to date"))
+    return EXIT_OK
+
+
+def _set_parent(args: argparse.Namespace) -> int:
+    from server.admin import AdminError, set_parent
+
+    try:
+        child, parent = set_parent(_engine(args), args.organisation, args.parent)
+    except AdminError as exc:
+        return _fail(exc)
+    if parent is None:
+        print(t(f"{child} n'a plus d'organisation parente", f"{child} has no parent any more"))
+    else:
+        print(t(f"{child} est rattachée à {parent}", f"{child} is attached to {parent}"))
+    return EXIT_OK
+
+
+def _recompute(args: argparse.Namespace) -> int:
+    from server import dashboards
+
+    count = dashboards.recompute(_engine(args))
+    print(t(f"{count} inventaire(s) validé(s) recalculé(s)", f"{count} validated inventories"))
     return EXIT_OK
 
 

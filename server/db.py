@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -166,6 +167,61 @@ audit_log = Table(
     Column("before", Text),
     Column("after", Text),
     Index("ix_audit_log_organisation_subject", "organisation_id", "subject"),
+)
+
+
+# The figures of each validated inventory, computed once at validation (server/metrics.py), so
+# that dashboards and territory views read one row per organisation instead of its findings.
+# `current`: the organisation's current validated inventory; `point`: a point of its trajectory
+# (a validated inventory whose figures equal the previous point's is not one); `d_*`: what this
+# point changes in its territory's sums (the trajectory of a territory is their running sum).
+inventory_metrics = Table(
+    "inventory_metrics",
+    metadata,
+    Column("inventory_id", String(36), ForeignKey("inventories.id"), primary_key=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("scanned_at", DateTime(timezone=True), nullable=False),
+    Column("validated_at", DateTime(timezone=True), nullable=False),
+    Column("quarter", Integer, nullable=False),
+    Column("current", Boolean, nullable=False),
+    Column("point", Boolean, nullable=False),
+    Column("index_overall", Float),
+    Column("index_infrastructure", Float),
+    Column("index_poste", Float),
+    Column("index_logiciel", Float),
+    Column("index_bucket", Integer),
+    Column("findings", Integer, nullable=False),
+    Column("non_eu_findings", Integer, nullable=False),
+    Column("euros_validated", Float, nullable=False),
+    Column("euros_estimated", Float, nullable=False),
+    Column("non_eu_validated", Float, nullable=False),
+    Column("non_eu_estimated", Float, nullable=False),
+    Column("d_index", Float, nullable=False),
+    Column("d_indexed", Integer, nullable=False),
+    Column("d_euros_validated", Float, nullable=False),
+    Column("d_euros_estimated", Float, nullable=False),
+    Column("signature", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_inventory_metrics_organisation_scanned", "organisation_id", "scanned_at"),
+    Index("ix_inventory_metrics_current_organisation", "current", "organisation_id"),
+)
+
+vendor_metrics = Table(
+    "vendor_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inventory_id", String(36), ForeignKey("inventories.id"), nullable=False),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("current", Boolean, nullable=False),
+    Column("vendor", Text, nullable=False),
+    Column("vendor_name", Text, nullable=False),
+    Column("jurisdiction", String(20), nullable=False),
+    Column("products", Integer, nullable=False),
+    Column("findings", Integer, nullable=False),
+    Column("euros_validated", Float, nullable=False),
+    Column("euros_estimated", Float, nullable=False),
+    Index("ix_vendor_metrics_inventory", "inventory_id"),
+    Index("ix_vendor_metrics_current_organisation", "current", "organisation_id"),
 )
 
 

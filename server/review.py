@@ -26,7 +26,7 @@ from fingerprints.catalog import default_catalog
 from fingerprints.engine import default_engine
 from fingerprints.jurisdiction import country_class
 from inventory import Category
-from server import db
+from server import dashboards, db
 from server.admin import Role
 from server.auth import User
 from server.errors import Refusal
@@ -523,6 +523,14 @@ def validate(engine: Engine, user: User, inventory_id: str) -> bool:
         inventories.validate(
             connection, inventory_id, user.username, now, orjson.dumps(kept).decode()
         )
+        dashboards.record(
+            connection,
+            inventory_id=inventory_id,
+            organisation_id=meta.organisation_id,
+            scanned_at=meta.finished_at,
+            validated_at=now,
+            kept=kept,
+        )
         audit.append(
             connection,
             at=now,
@@ -547,6 +555,8 @@ def set_status(engine: Engine, user: User, inventory_id: str, status: str) -> Ro
             meta = visible_inventory(connection, user, inventory_id)
             if meta.status != status:
                 inventories.set_status(connection, inventory_id, status)
+                if meta.status == "validated":
+                    dashboards.forget(connection, inventory_id, meta.organisation_id)
                 audit.append(
                     connection,
                     at=datetime.now(UTC),

@@ -217,6 +217,11 @@ def validate(
     )
 
 
+def validated_findings(connection: Connection, inventory_id: str) -> str | None:
+    """The findings an inventory was validated with (JSON), or None."""
+    return connection.scalar(select(_inv.c.validated_findings).where(_inv.c.id == inventory_id))
+
+
 def latest_validated(
     connection: Connection,
     organisation_id: int,

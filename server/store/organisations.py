@@ -15,7 +15,7 @@ _orgs, _tokens = db.organisations, db.agent_tokens
 
 def by_reference(connection: Connection, reference: str) -> Sequence[Row[Any]]:
     """Organisations whose id, SIREN (9 digits) or exact name is `reference`."""
-    query = select(_orgs.c.id, _orgs.c.name)
+    query = select(_orgs.c.id, _orgs.c.name, _orgs.c.parent_id)
     if reference.isdigit() and len(reference) == 9:
         query = query.where(_orgs.c.siren == reference)
     elif reference.isdigit():
@@ -94,6 +94,13 @@ def descendants(connection: Connection, roots: Iterable[int]) -> frozenset[int]:
             seen.add(current)
             pending.extend(children.get(current, []))
     return frozenset(seen)
+
+
+def set_parent(connection: Connection, organisation_id: int, parent_id: int | None) -> None:
+    """Attach an organisation to a parent (None: detach it)."""
+    connection.execute(
+        update(_orgs).where(_orgs.c.id == organisation_id).values(parent_id=parent_id)
+    )
 
 
 def insert_token(
