@@ -23,7 +23,7 @@ from server import auth
 from server.errors import Refusal
 from server.i18n import wants_english
 from server.version import __version__
-from server.web.labels import LABELS, UI
+from server.labels import LABELS, UI
 
 # Attribute access is Jinja's fast path (a dict key goes through a failed getattr first).
 UI_NAMESPACES = {language: SimpleNamespace(**words) for language, words in UI.items()}

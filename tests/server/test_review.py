@@ -152,7 +152,7 @@ def test_a_viewer_cannot_decide_and_another_organisation_does_not_exist(
 
 def test_every_catalog_domain_has_a_name_in_both_languages() -> None:
     from fingerprints.catalog import default_catalog
-    from server.web.labels import LABELS
+    from server.labels import LABELS
 
     domains = {product.domain for product in default_catalog().products.values()}
     assert domains <= set(LABELS["fr"]["domain"]) and domains <= set(LABELS["en"]["domain"])

@@ -85,6 +85,13 @@ _PAIRS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "web": ("Web", "Web"),
         "autre": ("Autre", "Other"),
     },
+    "org_type": {
+        "commune": ("Commune", "Municipality"),
+        "epci": ("EPCI (intercommunalité)", "Inter-municipal body (EPCI)"),
+        "departement": ("Département", "Département"),
+        "region": ("Région", "Region"),
+        "other": ("Autre", "Other"),
+    },
     "role": {
         "admin": ("administrateur", "admin"),
         "reviewer": ("relecteur", "reviewer"),
