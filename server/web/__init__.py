@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.web import admin, docs, review, signin, upload
+from server.web import admin, catalog, dashboards, docs, review, signin, upload
 from server.web.docs import swagger_assets
 from server.web.render import STATIC_DIR, error_page
 
@@ -19,13 +19,22 @@ def warm_up() -> None:
     from server.web.render import _environment
 
     review.catalog_datalist()
-    for template in ("inventory.html", "finding.html", "queue.html", "login.html"):
+    catalog.library()
+    for template in (
+        "inventory.html",
+        "finding.html",
+        "queue.html",
+        "login.html",
+        "organisation.html",
+        "territory.html",
+        "alternatives.html",
+    ):
         _environment.get_template(template)
 
 
 def router() -> APIRouter:
     """Every page."""
     pages = APIRouter(include_in_schema=False)
-    for module in (signin, review, upload, admin, docs):
+    for module in (signin, review, dashboards, upload, admin, docs, catalog):
         pages.include_router(module.router)
     return pages

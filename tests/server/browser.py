@@ -18,7 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from inventory import Inventory
 
 CHROMIUM = Path(os.environ.get("TIEBREAK_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_MS = 15_000
@@ -58,3 +61,15 @@ def sign_in(page: Page, username: str, password: str, next_path: str = "") -> No
         problem = page.locator("#login-problem")
         shown = problem.inner_text() if problem.count() else page.title()
         raise AssertionError(f"sign-in of {username!r} failed: {shown}")
+
+
+def post_inventory(base_url: str, inventory: Inventory, token: str) -> str:
+    """Send an inventory as the agent does (POST with its token); the stored inventory's id."""
+    answer = requests.post(
+        f"{base_url}/api/v1/inventories",
+        data=inventory.to_json().encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])

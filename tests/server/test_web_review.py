@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import Engine, func, select
 
@@ -105,15 +104,7 @@ class Site:
 
     def send(self, inventory: Inventory, token: str) -> str:
         """POST the inventory with the agent's token; the stored inventory's id."""
-        answer = requests.post(
-            f"{self.url}/api/v1/inventories",
-            data=inventory.to_json().encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            timeout=30,
-        )
-        assert answer.status_code == 201, answer.text
-        stored: str = answer.json()["id"]
-        return stored
+        return str(_helpers().post_inventory(self.url, inventory, token))
 
     def stored(self) -> int:
         """How many inventories the database holds."""
