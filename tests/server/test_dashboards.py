@@ -3,6 +3,7 @@ of unchanged scans, territories that sum their organisations, and loops in paren
 
 from __future__ import annotations
 
+import html
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -250,3 +251,57 @@ def test_a_loop_in_parent_links_is_refused_and_named(api: Any) -> None:
     assert loop.value.status == 409
     assert api.a.name in loop.value.french and "boucle" in loop.value.french
     assert sorted(national.cycles[0]) == sorted([api.a.name, api.b.name])
+
+
+# --- Pages and downloads: clear messages, never a 500 -------------------------------------------
+
+
+def test_exports_refuse_drafts_empty_inventories_and_unknown_formats_with_a_message(
+    api: Any,
+) -> None:
+    client = api.session(api.a.reviewer)
+    draft = _inventory(api.a.name, api.a.siren, datetime(2026, 1, 10, tzinfo=UTC), ["zoom"])
+    assert api.send(draft, api.a.token).status_code == 201
+    answer = client.get(f"/inventaires/{draft.id}/export.csv")
+    assert answer.status_code == 409
+    assert "seul un inventaire validé s'exporte" in html.unescape(answer.text)
+    empty = _validated(api, api.a, datetime(2026, 2, 10, tzinfo=UTC), [])
+    answer = client.get(f"/inventaires/{empty}/export.ods")
+    assert answer.status_code == 409
+    assert "ne contient aucun produit" in answer.text
+    full = _validated(api, api.a, datetime(2026, 3, 10, tzinfo=UTC), ["zoom"])
+    answer = client.get(f"/inventaires/{full}/export.pdf")
+    assert answer.status_code == 404
+    assert "format d'export inconnu" in html.unescape(answer.text)
+    answer = client.get(f"/inventaires/{full}/export.csv")
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"].startswith("attachment; filename=")
+    assert "Zoom" in answer.content.decode("utf-8-sig")
+
+
+def test_pages_say_when_nothing_is_validated_and_speak_english_on_request(api: Any) -> None:
+    client = api.session(api.a.viewer)
+    page = client.get(f"/organisations/{api.a.id}")
+    assert page.status_code == 200
+    assert "Aucun inventaire validé" in page.text
+    _validated(api, api.a, datetime(2026, 1, 10, tzinfo=UTC), ["microsoft-365", "libreoffice"])
+    english = client.get(f"/organisations/{api.a.id}", headers={"Accept-Language": "en"})
+    if "Dependency index" not in english.text:  # the reader's choice is a cookie, not a header
+        client.get("/langue", params={"l": "en", "suivant": f"/organisations/{api.a.id}"})
+        english = client.get(f"/organisations/{api.a.id}")
+    assert "Dependency index" in english.text and "How the index is computed" in english.text
+    assert client.get(f"/organisations/{api.b.id}").status_code == 404
+    territory = client.get("/territoire")
+    assert territory.status_code == 200
+    assert api.a.name in territory.text and api.b.name not in territory.text
+
+
+def test_hostile_names_are_shown_as_text_on_dashboards(api: Any) -> None:
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    parent_id, _token = admin.create_organisation(api.engine, hostile, None)
+    admin.set_parent(api.engine, str(api.a.id), str(parent_id))
+    _validated(api, api.a, datetime(2026, 1, 10, tzinfo=UTC), ["zoom"])
+    page = api.session("admin").get(f"/organisations/{parent_id}/territoire")
+    assert page.status_code == 200
+    assert hostile not in page.text
+    assert "&lt;script&gt;alert(" in page.text
