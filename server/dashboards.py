@@ -282,6 +282,52 @@ def _names(connection: Connection, ids: Collection[int]) -> dict[int, str]:
     return {row.id: row.name for row in organisations.listing(connection, only=ids)}
 
 
+def _below(parents: Mapping[int, int | None], root_id: int) -> frozenset[int]:
+    children: dict[int, list[int]] = {}
+    for organisation, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(organisation)
+    seen: set[int] = set()
+    pending = [root_id]
+    while pending:
+        current = pending.pop()
+        if current not in seen:
+            seen.add(current)
+            pending.extend(children.get(current, ()))
+    return frozenset(seen)
+
+
+def territory_members(
+    connection: Connection, user: User, root_id: int | None
+) -> tuple[Row[Any] | None, frozenset[int] | None, list[list[str]]]:
+    """Who a territory holds: the root organisation and every one below it that the user may
+    see, or, without a root, every organisation the user sees (None: all of them). Also the
+    loops of parent links among them, by names. A root caught in a loop is refused (409)."""
+    parents = figures_store.parents(connection)
+    loops: list[list[str]] = []
+    if root_id is None:
+        members = user.visible
+        for loop in cycles(parents):
+            if members is None or set(loop) & members:
+                names = _names(connection, loop)
+                loops.append([names.get(item, str(item)) for item in loop])
+        return None, members, loops
+    root = visible_organisation(connection, user, root_id)
+    through = cycle_through(parents, root_id)
+    if through:
+        names = _names(connection, through)
+        chain = " → ".join(names.get(item, str(item)) for item in [*through, root_id])
+        raise Refusal(
+            409,
+            f"les rattachements forment une boucle : {chain}. Corrigez l'organisation "
+            "parente de l'une d'elles (tiebreak server set-parent).",
+            f"the parent links form a loop: {chain}. Fix the parent of one of them "
+            "(tiebreak server set-parent).",
+        )
+    below = _below(parents, root_id)
+    return root, (below if user.visible is None else below & user.visible), loops
+
+
 def territory_points(rows: Sequence[Row[Any]]) -> list[Point]:
     """The territory's trajectory, quarter by quarter: the running sums of what its
     organisations' points changed (mean index of organisations with one, euros summed)."""
@@ -322,30 +368,7 @@ def territory(
 ) -> Territory:
     """The territory below `root_id` (the organisation and its descendants), or, without a
     root, every organisation the user sees (all of them for an administrator)."""
-    parents = figures_store.parents(connection)
-    root = None
-    loops: list[list[str]] = []
-    if root_id is not None:
-        root = visible_organisation(connection, user, root_id)
-        loop = cycle_through(parents, root_id)
-        if loop:
-            names = _names(connection, loop)
-            chain = " → ".join(names.get(item, str(item)) for item in [*loop, root_id])
-            raise Refusal(
-                409,
-                f"les rattachements forment une boucle : {chain}. Corrigez l'organisation "
-                "parente de l'une d'elles (tiebreak server set-parent).",
-                f"the parent links form a loop: {chain}. Fix the parent of one of them "
-                "(tiebreak server set-parent).",
-            )
-        below = organisations.descendants(connection, [root_id])
-        members: frozenset[int] | None = below if user.visible is None else below & user.visible
-    else:
-        members = user.visible
-        for loop in cycles(parents):
-            if members is None or set(loop) & members:
-                names = _names(connection, loop)
-                loops.append([names.get(item, str(item)) for item in loop])
+    root, members, loops = territory_members(connection, user, root_id)
     if order not in ORDERS:
         order = "name"
     totals = figures_store.territory_totals(connection, members, kind=kind)

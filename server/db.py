@@ -46,6 +46,7 @@ organisations = Table(
     Column("type", String(20), nullable=False),
     Column("parent_id", Integer, ForeignKey("organisations.id")),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_organisations_parent", "parent_id"),
 )
 
 agent_tokens = Table(

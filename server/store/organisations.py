@@ -96,6 +96,16 @@ def descendants(connection: Connection, roots: Iterable[int]) -> frozenset[int]:
     return frozenset(seen)
 
 
+def children_count(connection: Connection, organisation_id: int) -> int:
+    """How many organisations are attached directly to this one."""
+    return int(
+        connection.scalar(
+            select(func.count()).select_from(_orgs).where(_orgs.c.parent_id == organisation_id)
+        )
+        or 0
+    )
+
+
 def set_parent(connection: Connection, organisation_id: int, parent_id: int | None) -> None:
     """Attach an organisation to a parent (None: detach it)."""
     connection.execute(

@@ -33,8 +33,8 @@ from markupsafe import Markup, escape
 
 from fingerprints.catalog import Catalog, default_catalog
 from fingerprints.jurisdiction import resolve
-from server.web.forms import WebUser
 from server.labels import LABELS
+from server.web.forms import WebUser
 from server.web.render import english, render
 
 router = APIRouter(include_in_schema=False)

@@ -249,12 +249,12 @@ def _export_territory(
     media_type, extension = _format(fmt, TERRITORY_FORMATS)
     wanted = kind if kind in KINDS else None
     with deps.engine(request).connect() as connection:
-        view = dashboards.territory(connection, user, root_id, kind=wanted, page_size=1)
-        rows = dashboards.territory_all_rows(connection, view.members, wanted)
+        root, members, _loops = dashboards.territory_members(connection, user, root_id)
+        rows = dashboards.territory_all_rows(connection, members, wanted)
     in_english = english(request)
     title = "Territory" if in_english else "Territoire"
-    if view.root is not None:
-        title = view.root.name
+    if root is not None:
+        title = root.name
     if not rows:
         raise Refusal(
             409,

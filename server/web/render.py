@@ -22,8 +22,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from server import auth
 from server.errors import Refusal
 from server.i18n import wants_english
-from server.version import __version__
 from server.labels import LABELS, UI
+from server.version import __version__
 
 # Attribute access is Jinja's fast path (a dict key goes through a failed getattr first).
 UI_NAMESPACES = {language: SimpleNamespace(**words) for language, words in UI.items()}

@@ -2,7 +2,8 @@
 
 - inventory_metrics: one row per validated inventory (indexes, euros validated and estimated,
   trajectory point and its contribution to its territory's sums, and the full figures as JSON);
-- vendor_metrics: one row per vendor of a validated inventory, for territory views.
+- vendor_metrics: one row per vendor of a validated inventory, for territory views;
+- an index on organisations.parent_id (the organisations attached to one).
 
 The rows of inventories validated before this revision are computed when the server starts
 (`server.dashboards.fill_missing`), with the catalog of that moment.
@@ -21,6 +22,7 @@ depends_on = None
 
 def upgrade() -> None:
     """Create the two tables and their indexes."""
+    op.create_index("ix_organisations_parent", "organisations", ["parent_id"])
     op.create_table(
         "inventory_metrics",
         sa.Column("inventory_id", sa.String(36), sa.ForeignKey("inventories.id"), primary_key=True),
@@ -82,3 +84,4 @@ def downgrade() -> None:
     """Drop the two tables."""
     op.drop_table("vendor_metrics")
     op.drop_table("inventory_metrics")
+    op.drop_index("ix_organisations_parent", "organisations")
