@@ -113,14 +113,17 @@ def set_parent(engine: Engine, organisation: str, parent: str | None) -> tuple[s
         child = find_organisation(connection, organisation)
         above = find_organisation(connection, parent) if parent else None
         if above is not None:
-            chain = [above]
-            while chain[-1].id != child.id and chain[-1].parent_id is not None:
-                next_row = org_store.get(connection, chain[-1].parent_id)
-                if next_row is None or len(chain) > 10_000:
-                    break
-                chain.append(next_row)
-            if chain[-1].id == child.id:
-                path = " → ".join(row.name for row in [child, *chain])
+
+            def parent_of(organisation: int) -> int | None:
+                if organisation == child.id:
+                    return int(above.id)
+                row = org_store.get(connection, organisation)
+                return row.parent_id if row is not None else None
+
+            loop = org_store.loop_from(parent_of, child.id)
+            if loop:
+                names = {row.id: row.name for row in org_store.listing(connection, only=loop)}
+                path = " → ".join(names[item] for item in [*loop, child.id])
                 raise AdminError(
                     f"rattachement refusé : il ferait une boucle ({path})",
                     f"link refused: it would make a loop ({path})",

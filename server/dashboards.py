@@ -29,6 +29,8 @@ TERRITORY_PAGE = 100
 HORIZON = date(2030, 12, 31)
 """The horizon of the TIE Break trajectory."""
 ORDERS = ("name", "index", "euros")
+TOP_VENDORS = 10
+"""Vendors listed by number of organisations and by euros on a territory view."""
 
 _NO_ORGANISATION = ("organisation introuvable", "organisation not found")
 
@@ -213,9 +215,7 @@ def organisation_dashboard(
     organisation = visible_organisation(connection, user, organisation_id)
     current = figures_store.current(connection, organisation_id)
     rows = figures_store.series(connection, organisation_id)
-    children = sum(
-        1 for parent in figures_store.parents(connection).values() if parent == organisation_id
-    )
+    children = organisations.children_count(connection, organisation_id)
     dashboard = OrganisationDashboard(
         organisation, current, None, None, None, points_of(rows), children, len(rows)
     )
@@ -250,20 +250,6 @@ class Territory:
     cycles: list[list[str]] = field(default_factory=list)
 
 
-def cycle_through(parents: Mapping[int, int | None], start: int) -> list[int] | None:
-    """The organisations of a loop of parent links through `start`, or None."""
-    seen: list[int] = [start]
-    current = parents.get(start)
-    while current is not None:
-        if current == start:
-            return seen
-        if current in seen or len(seen) > len(parents):
-            return None  # a loop above start, not through it
-        seen.append(current)
-        current = parents.get(current)
-    return None
-
-
 def cycles(parents: Mapping[int, int | None]) -> list[list[int]]:
     """Every loop of parent links (each once)."""
     found: list[list[int]] = []
@@ -271,7 +257,7 @@ def cycles(parents: Mapping[int, int | None]) -> list[list[int]]:
     for start in parents:
         if start in in_loop:
             continue
-        loop = cycle_through(parents, start)
+        loop = organisations.loop_from(parents.get, start, limit=len(parents))
         if loop:
             in_loop.update(loop)
             found.append(loop)
@@ -282,38 +268,22 @@ def _names(connection: Connection, ids: Collection[int]) -> dict[int, str]:
     return {row.id: row.name for row in organisations.listing(connection, only=ids)}
 
 
-def _below(parents: Mapping[int, int | None], root_id: int) -> frozenset[int]:
-    children: dict[int, list[int]] = {}
-    for organisation, parent in parents.items():
-        if parent is not None:
-            children.setdefault(parent, []).append(organisation)
-    seen: set[int] = set()
-    pending = [root_id]
-    while pending:
-        current = pending.pop()
-        if current not in seen:
-            seen.add(current)
-            pending.extend(children.get(current, ()))
-    return frozenset(seen)
-
-
 def territory_members(
     connection: Connection, user: User, root_id: int | None
 ) -> tuple[Row[Any] | None, frozenset[int] | None, list[list[str]]]:
     """Who a territory holds: the root organisation and every one below it that the user may
     see, or, without a root, every organisation the user sees (None: all of them). Also the
     loops of parent links among them, by names. A root caught in a loop is refused (409)."""
-    parents = figures_store.parents(connection)
     loops: list[list[str]] = []
     if root_id is None:
         members = user.visible
-        for loop in cycles(parents):
+        for loop in cycles(organisations.outside_tree(connection)):
             if members is None or set(loop) & members:
                 names = _names(connection, loop)
                 loops.append([names.get(item, str(item)) for item in loop])
         return None, members, loops
     root = visible_organisation(connection, user, root_id)
-    through = cycle_through(parents, root_id)
+    through = organisations.loop_through(connection, root_id)
     if through:
         names = _names(connection, through)
         chain = " → ".join(names.get(item, str(item)) for item in [*through, root_id])
@@ -324,7 +294,7 @@ def territory_members(
             f"the parent links form a loop: {chain}. Fix the parent of one of them "
             "(tiebreak server set-parent).",
         )
-    below = _below(parents, root_id)
+    below = organisations.descendants(connection, [root_id])
     return root, (below if user.visible is None else below & user.visible), loops
 
 
@@ -372,6 +342,7 @@ def territory(
     if order not in ORDERS:
         order = "name"
     totals = figures_store.territory_totals(connection, members, kind=kind)
+    vendors = figures_store.territory_vendors(connection, members, kind=kind)
     pages = max(1, -(-int(totals.organisations) // page_size))
     page = min(max(1, page), pages)
     return Territory(
@@ -383,12 +354,13 @@ def territory(
         pages=pages,
         totals=totals,
         distribution=figures_store.territory_distribution(connection, members, kind=kind),
-        vendors_by_organisations=figures_store.territory_vendors(
-            connection, members, kind=kind, by="organisations"
-        ),
-        vendors_by_euros=figures_store.territory_vendors(
-            connection, members, kind=kind, by="euros"
-        ),
+        vendors_by_organisations=sorted(vendors, key=lambda row: (-row.organisations, row.vendor))[
+            :TOP_VENDORS
+        ],
+        vendors_by_euros=sorted(
+            (row for row in vendors if row.euros_validated + row.euros_estimated > 0),
+            key=lambda row: (-(row.euros_validated + row.euros_estimated), row.vendor),
+        )[:TOP_VENDORS],
         points=territory_points(figures_store.territory_trajectory(connection, members, kind=kind)),
         organisations=figures_store.territory_organisations(
             connection,

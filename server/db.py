@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -222,7 +223,22 @@ vendor_metrics = Table(
     Column("euros_validated", Float, nullable=False),
     Column("euros_estimated", Float, nullable=False),
     Index("ix_vendor_metrics_inventory", "inventory_id"),
-    Index("ix_vendor_metrics_current_organisation", "current", "organisation_id"),
+    Index("ix_vendor_metrics_organisation_current", "organisation_id", "current"),
+    # The national view groups every current row by vendor: read from this index alone.
+    Index(
+        "ix_vendor_metrics_current_vendor",
+        "vendor",
+        postgresql_where=text("current"),
+        postgresql_include=[
+            "organisation_id",
+            "products",
+            "euros_validated",
+            "euros_estimated",
+            "vendor_name",
+            "jurisdiction",
+        ],
+        sqlite_where=text("current"),
+    ),
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ _orgs, _tokens = db.organisations, db.agent_tokens
 
 def by_reference(connection: Connection, reference: str) -> Sequence[Row[Any]]:
     """Organisations whose id, SIREN (9 digits) or exact name is `reference`."""
-    query = select(_orgs.c.id, _orgs.c.name, _orgs.c.parent_id)
+    query = select(_orgs.c.id, _orgs.c.name)
     if reference.isdigit() and len(reference) == 9:
         query = query.where(_orgs.c.siren == reference)
     elif reference.isdigit():
@@ -81,19 +81,52 @@ def matching(connection: Connection, text: str, only: Iterable[int] | None = Non
 
 
 def descendants(connection: Connection, roots: Iterable[int]) -> frozenset[int]:
-    """`roots` and every organisation below them (the communes of a métropole, …)."""
-    children: dict[int, list[int]] = {}
-    for org_id, parent_id in connection.execute(select(_orgs.c.id, _orgs.c.parent_id)):
-        if parent_id is not None:
-            children.setdefault(parent_id, []).append(org_id)
-    seen: set[int] = set()
-    pending = list(roots)
-    while pending:
-        current = pending.pop()
-        if current not in seen:
-            seen.add(current)
-            pending.extend(children.get(current, []))
-    return frozenset(seen)
+    """`roots` and every organisation below them (the communes of a métropole, …), walked in
+    the database (a recursive query on the parent index; UNION stops at a loop)."""
+    start = sorted(set(roots))
+    if not start:
+        return frozenset()
+    below = select(_orgs.c.id).where(_orgs.c.id.in_(start)).cte("below", recursive=True)
+    below = below.union(select(_orgs.c.id).join(below, _orgs.c.parent_id == below.c.id))
+    return frozenset(connection.scalars(select(below.c.id)))
+
+
+def loop_from(
+    parent_of: Callable[[int], int | None], start: int, limit: int = 100_000
+) -> list[int] | None:
+    """The organisations of a loop of parent links through `start`, or None: its parent, the
+    parent's parent… followed until the top, or back to `start`."""
+    seen = [start]
+    current = parent_of(start)
+    while current is not None:
+        if current == start:
+            return seen
+        if current in seen or len(seen) > limit:
+            return None  # a loop above start, not through it
+        seen.append(current)
+        current = parent_of(current)
+    return None
+
+
+def loop_through(connection: Connection, organisation_id: int) -> list[int] | None:
+    """The loop of parent links through this organisation, read from the database, or None."""
+
+    def parent_of(child: int) -> int | None:
+        parent: int | None = connection.scalar(select(_orgs.c.parent_id).where(_orgs.c.id == child))
+        return parent
+
+    return loop_from(parent_of, organisation_id)
+
+
+def outside_tree(connection: Connection) -> dict[int, int | None]:
+    """Organisations that no walk down from a top organisation reaches (they sit in a loop of
+    parent links or below one), with their parents; normally none."""
+    reached = select(_orgs.c.id).where(_orgs.c.parent_id.is_(None)).cte("reached", recursive=True)
+    reached = reached.union(select(_orgs.c.id).join(reached, _orgs.c.parent_id == reached.c.id))
+    rows = connection.execute(
+        select(_orgs.c.id, _orgs.c.parent_id).where(_orgs.c.id.not_in(select(reached.c.id)))
+    )
+    return {row.id: row.parent_id for row in rows}
 
 
 def children_count(connection: Connection, organisation_id: int) -> int:

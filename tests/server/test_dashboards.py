@@ -17,6 +17,7 @@ from inventory import Agent, Finding, Inventory, Organisation
 from server import admin, auth, dashboards, db, metrics, review
 from server.admin import Role
 from server.errors import Refusal
+from server.store import metrics as figures_store
 
 
 def _admin(api: Any) -> auth.User:
@@ -305,3 +306,14 @@ def test_hostile_names_are_shown_as_text_on_dashboards(api: Any) -> None:
     assert page.status_code == 200
     assert hostile not in page.text
     assert "&lt;script&gt;alert(" in page.text
+
+
+def test_a_territory_of_tens_of_thousands_of_members_is_one_parameter(api: Any) -> None:
+    # An IN list of 40,000 bound parameters breaks SQLite (32,766) and slows PostgreSQL down.
+    _validated(api, api.a, datetime(2026, 1, 10, tzinfo=UTC), ["zoom"])
+    members = frozenset(range(1, 40_001))
+    with api.engine.connect() as connection:
+        totals = figures_store.territory_totals(connection, members)
+        vendors = figures_store.territory_vendors(connection, members)
+    assert (totals.organisations, totals.with_figures) == (2, 1)
+    assert [row.vendor for row in vendors] == ["zoom"]

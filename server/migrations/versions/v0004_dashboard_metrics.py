@@ -76,7 +76,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_vendor_metrics_inventory", "vendor_metrics", ["inventory_id"])
     op.create_index(
-        "ix_vendor_metrics_current_organisation", "vendor_metrics", ["current", "organisation_id"]
+        "ix_vendor_metrics_organisation_current", "vendor_metrics", ["organisation_id", "current"]
+    )
+    op.create_index(
+        "ix_vendor_metrics_current_vendor",
+        "vendor_metrics",
+        ["vendor"],
+        postgresql_where=sa.text("current"),
+        postgresql_include=[
+            "organisation_id",
+            "products",
+            "euros_validated",
+            "euros_estimated",
+            "vendor_name",
+            "jurisdiction",
+        ],
+        sqlite_where=sa.text("current"),
     )
 
 
