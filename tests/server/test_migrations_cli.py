@@ -113,3 +113,20 @@ def test_the_server_imports_neither_the_agent_nor_the_probes(
         timeout=60,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_set_parent_links_organisations_refuses_loops_and_figures_recompute(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], french: None
+) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["server", "add-org", "Métropole", "--type", "epci", *data]) == 0
+    assert main(["server", "add-org", "Commune", "--siren", "213105554", *data]) == 0
+    capsys.readouterr()
+    assert main(["server", "set-parent", "213105554", "Métropole", *data]) == 0
+    assert "Commune est rattachée à Métropole" in capsys.readouterr().out
+    assert main(["server", "set-parent", "Métropole", "Commune", *data]) == 2
+    assert "boucle (Métropole → Commune → Métropole)" in capsys.readouterr().err
+    assert main(["server", "set-parent", "Commune", *data]) == 0
+    assert "n'a plus d'organisation parente" in capsys.readouterr().out
+    assert main(["server", "recompute-figures", *data]) == 0
+    assert "0 inventaire(s) validé(s) recalculé(s)" in capsys.readouterr().out
