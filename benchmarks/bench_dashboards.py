@@ -78,7 +78,7 @@ import bench_web  # benchmarks/ is the script's directory, so the first entry of
 import orjson
 import psycopg
 from bench_web import ADMIN, PASSWORD, Meter, Series, _copy_line, _plain
-from sqlalchemy import Connection, Engine, event, make_url, text
+from sqlalchemy import Connection, Engine, event, func, make_url, select, text
 
 from fingerprints.catalog import default_catalog
 from fingerprints.engine import default_engine
@@ -589,6 +589,19 @@ def run_refresh(engine: Engine, ids: Sequence[int]) -> tuple[int, float]:
     return changed, elapsed * 1000 / max(1, len(ids))
 
 
+def rebuild_totals(engine: Engine) -> None:
+    """Territory vendor totals from the seeded current rows, as the server does when they are
+    missing (`server.store.metrics.rebuild_territory_vendors`)."""
+    began = time.perf_counter()
+    with db.write_transaction(engine) as connection:
+        figures_store.rebuild_territory_vendors(connection)
+        rows = connection.scalar(select(func.count()).select_from(db.territory_vendors))
+    print(
+        f"  territory vendor totals rebuilt: {rows:,} rows in {time.perf_counter() - began:.1f} s",
+        flush=True,
+    )
+
+
 def _rows(connection: Connection, org_id: int) -> tuple[list[tuple[Any, ...]], list[Any]]:
     metric_rows = connection.execute(
         text("SELECT * FROM inventory_metrics WHERE organisation_id = :o ORDER BY inventory_id"),
@@ -687,6 +700,7 @@ def seed(url: str, args: argparse.Namespace) -> float:
         f"the real code's), {per_org:.1f} ms per organisation",
         flush=True,
     )
+    rebuild_totals(engine)
     same = check_replace(engine, sample)
     print(
         f"  replace() again on the {len(sample)} inventories of organisation "
@@ -736,6 +750,7 @@ def seed_national(url: str, base_url: str, args: argparse.Namespace) -> float:
         f"{per_org:.1f} ms per organisation (validation-time cost at this scale)",
         flush=True,
     )
+    rebuild_totals(engine)
     engine.dispose()
     print(f"  VACUUM ANALYZE: {_vacuum(url):.1f} s", flush=True)
     _set_comment(url, marker(args, args.national))
@@ -802,8 +817,14 @@ def territory_parts(
         "territory_distribution", lambda: figures_store.territory_distribution(connection, members)
     )
     clock(
-        "territory_vendors (every vendor, one pass)",
+        "territory_vendors (summed from current rows)",
         lambda: figures_store.territory_vendors(connection, members),
+    )
+    clock(
+        "territory_vendor_totals (kept at validation)",
+        lambda: figures_store.territory_vendor_totals(
+            connection, figures_store.EVERYONE if root is None else root
+        ),
     )
     clock("territory_trajectory", lambda: figures_store.territory_trajectory(connection, members))
     clock(

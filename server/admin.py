@@ -18,6 +18,7 @@ from inventory import OrganisationType, siren_is_valid
 from server import db, security
 from server.errors import Refusal
 from server.store import audit, users
+from server.store import metrics as metrics_store
 from server.store import organisations as org_store
 
 
@@ -128,7 +129,13 @@ def set_parent(engine: Engine, organisation: str, parent: str | None) -> tuple[s
                     f"rattachement refusé : il ferait une boucle ({path})",
                     f"link refused: it would make a loop ({path})",
                 )
-        org_store.set_parent(connection, child.id, above.id if above is not None else None)
+        current = org_store.get(connection, child.id)
+        old_parent = current.parent_id if current is not None else None
+        new_parent = int(above.id) if above is not None else None
+        if old_parent != new_parent:
+            subtree = org_store.descendants(connection, [child.id])
+            metrics_store.move_subtree(connection, subtree, old_parent, new_parent)
+            org_store.set_parent(connection, child.id, new_parent)
         return child.name, above.name if above is not None else None
 
 

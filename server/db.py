@@ -242,6 +242,23 @@ vendor_metrics = Table(
 )
 
 
+# Per territory (an organisation and every one below it; root 0: all organisations), the sums of
+# its organisations' current vendor rows, kept up to date at each validation, so that a
+# territory's top vendors read a few hundred rows whatever the number of organisations.
+territory_vendors = Table(
+    "territory_vendors",
+    metadata,
+    Column("root_id", Integer, primary_key=True),
+    Column("vendor", Text, primary_key=True),
+    Column("vendor_name", Text, nullable=False),
+    Column("jurisdiction", String(20), nullable=False),
+    Column("organisations", Integer, nullable=False),
+    Column("products", Integer, nullable=False),
+    Column("euros_validated", Float, nullable=False),
+    Column("euros_estimated", Float, nullable=False),
+)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -36,6 +36,10 @@ from sqlalchemy.sql import Select
 from server import db
 
 _m, _v, _orgs, _inv = db.inventory_metrics, db.vendor_metrics, db.organisations, db.inventories
+_tv = db.territory_vendors
+
+EVERYONE = 0
+"""The root of the territory of all organisations in `territory_vendors`."""
 
 BUCKETS = 10
 """The index distribution counts organisations in ten bands of ten points."""
@@ -73,6 +77,7 @@ def replace(
 ) -> None:
     """Store (or store again) the figures of a validated inventory, then refresh its
     organisation's current inventory, trajectory points and territory contributions."""
+    before = _vendor_sums(connection, [organisation_id])
     connection.execute(delete(_v).where(_v.c.inventory_id == inventory_id))
     connection.execute(delete(_m).where(_m.c.inventory_id == inventory_id))
     overall = figures.index.get("overall")
@@ -118,13 +123,216 @@ def replace(
             ],
         )
     refresh(connection, organisation_id)
+    _carry(connection, organisation_id, before)
 
 
 def remove(connection: Connection, inventory_id: str, organisation_id: int) -> None:
     """Forget the figures of an inventory that is no longer validated."""
+    before = _vendor_sums(connection, [organisation_id])
     connection.execute(delete(_v).where(_v.c.inventory_id == inventory_id))
     connection.execute(delete(_m).where(_m.c.inventory_id == inventory_id))
     refresh(connection, organisation_id)
+    _carry(connection, organisation_id, before)
+
+
+# --- Territory vendor totals -------------------------------------------------------------------
+
+Sums = dict[str, tuple[str, str, int, int, float, float]]
+"""vendor → (name, jurisdiction, organisations, products, euros validated, euros estimated)."""
+
+
+def _vendor_sums(connection: Connection, organisations: Collection[int]) -> Sums:
+    """The current vendor rows of these organisations, summed per vendor."""
+    query = (
+        select(
+            _v.c.vendor,
+            func.max(_v.c.vendor_name),
+            func.max(_v.c.jurisdiction),
+            func.count(_v.c.organisation_id),
+            func.sum(_v.c.products),
+            func.sum(_v.c.euros_validated),
+            func.sum(_v.c.euros_estimated),
+        )
+        .where(_v.c.current == true())
+        .group_by(_v.c.vendor)
+    )
+    query = _members(connection, query, _v.c.organisation_id, organisations)
+    return {
+        row[0]: (row[1], row[2], int(row[3]), int(row[4]), float(row[5]), float(row[6]))
+        for row in connection.execute(query)
+    }
+
+
+def ancestors(connection: Connection, organisation_id: int) -> list[int]:
+    """The organisation, its parent, the parent's parent… (each once, even in a loop)."""
+    chain = [organisation_id]
+    current = connection.scalar(select(_orgs.c.parent_id).where(_orgs.c.id == organisation_id))
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = connection.scalar(select(_orgs.c.parent_id).where(_orgs.c.id == current))
+    return chain
+
+
+def _difference(after: Sums, before: Sums) -> Sums:
+    """What goes from `before` to `after`, per vendor (vendors whose sums do not move: none)."""
+    delta: Sums = {}
+    zero: tuple[str, str, int, int, float, float] = ("", "", 0, 0, 0.0, 0.0)
+    for vendor in after.keys() | before.keys():
+        new, old = after.get(vendor, zero), before.get(vendor, zero)
+        moved = (
+            new[2] - old[2],
+            new[3] - old[3],
+            round(new[4] - old[4], 2),
+            round(new[5] - old[5], 2),
+        )
+        if any(moved):
+            name, jurisdiction = (new if vendor in after else old)[:2]
+            delta[vendor] = (name, jurisdiction, *moved)
+    return delta
+
+
+def _apply(connection: Connection, roots: Collection[int], delta: Sums) -> None:
+    """Add `delta` to the vendor totals of each root (rows whose organisations reach 0 go)."""
+    if not delta or not roots:
+        return
+    existing = {
+        (row.root_id, row.vendor): row
+        for row in connection.execute(
+            select(_tv)
+            .where(_tv.c.root_id.in_(sorted(set(roots))))
+            .where(_tv.c.vendor.in_(sorted(delta)))
+        )
+    }
+    rows = []
+    for root in set(roots):
+        for vendor, (name, jurisdiction, orgs, products, validated, estimated) in delta.items():
+            old = existing.get((root, vendor))
+            total = (
+                (old.organisations if old else 0) + orgs,
+                (old.products if old else 0) + products,
+                round((old.euros_validated if old else 0.0) + validated, 2),
+                round((old.euros_estimated if old else 0.0) + estimated, 2),
+            )
+            if total[0] > 0:
+                rows.append(
+                    {
+                        "root_id": root,
+                        "vendor": vendor,
+                        "vendor_name": name,
+                        "jurisdiction": jurisdiction,
+                        "organisations": total[0],
+                        "products": total[1],
+                        "euros_validated": total[2],
+                        "euros_estimated": total[3],
+                    }
+                )
+    connection.execute(
+        delete(_tv)
+        .where(_tv.c.root_id.in_(sorted(set(roots))))
+        .where(_tv.c.vendor.in_(sorted(delta)))
+    )
+    if rows:
+        connection.execute(insert(_tv), rows)
+
+
+def _carry(connection: Connection, organisation_id: int, before: Sums) -> None:
+    """Carry what an organisation's current vendor rows changed into its territories' totals:
+    its own, every one above it, and everyone's."""
+    delta = _difference(_vendor_sums(connection, [organisation_id]), before)
+    _apply(connection, [*ancestors(connection, organisation_id), EVERYONE], delta)
+
+
+def move_subtree(
+    connection: Connection, subtree: Collection[int], old_parent: int | None, new_parent: int | None
+) -> None:
+    """An organisation changes parent: its subtree's totals leave the old parent's territories
+    and join the new one's (call before or after the link changes: only parents are read)."""
+    sums = _vendor_sums(connection, subtree)
+    if old_parent is not None:
+        _apply(connection, ancestors(connection, old_parent), _difference({}, sums))
+    if new_parent is not None:
+        _apply(connection, ancestors(connection, new_parent), sums)
+
+
+def rebuild_territory_vendors(connection: Connection) -> None:
+    """Compute every territory's vendor totals from the current vendor rows."""
+    connection.execute(delete(_tv))
+    by_organisation: dict[int, Sums] = {}
+    for row in connection.execute(
+        select(
+            _v.c.organisation_id,
+            _v.c.vendor,
+            _v.c.vendor_name,
+            _v.c.jurisdiction,
+            _v.c.products,
+            _v.c.euros_validated,
+            _v.c.euros_estimated,
+        ).where(_v.c.current == true())
+    ):
+        by_organisation.setdefault(row.organisation_id, {})[row.vendor] = (
+            row.vendor_name,
+            row.jurisdiction,
+            1,
+            row.products,
+            row.euros_validated,
+            row.euros_estimated,
+        )
+    parents = {
+        row.id: row.parent_id for row in connection.execute(select(_orgs.c.id, _orgs.c.parent_id))
+    }
+    totals: dict[tuple[int, str], list[Any]] = {}
+    for organisation, sums in by_organisation.items():
+        chain = [organisation]
+        parent = parents.get(organisation)
+        while parent is not None and parent not in chain:
+            chain.append(parent)
+            parent = parents.get(parent)
+        for root in [*chain, EVERYONE]:
+            for vendor, (name, jurisdiction, orgs, products, validated, estimated) in sums.items():
+                total = totals.setdefault((root, vendor), [name, jurisdiction, 0, 0, 0.0, 0.0])
+                total[2] += orgs
+                total[3] += products
+                total[4] += validated
+                total[5] += estimated
+    rows = [
+        {
+            "root_id": root,
+            "vendor": vendor,
+            "vendor_name": total[0],
+            "jurisdiction": total[1],
+            "organisations": total[2],
+            "products": total[3],
+            "euros_validated": round(total[4], 2),
+            "euros_estimated": round(total[5], 2),
+        }
+        for (root, vendor), total in totals.items()
+    ]
+    for start in range(0, len(rows), 5000):
+        connection.execute(insert(_tv), rows[start : start + 5000])
+
+
+def territory_vendor_totals(connection: Connection, root_id: int) -> Sequence[Row[Any]]:
+    """The vendors of a territory kept at validation (root 0: all organisations), in the shape
+    of `territory_vendors`."""
+    return connection.execute(
+        select(
+            _tv.c.vendor,
+            _tv.c.vendor_name,
+            _tv.c.jurisdiction,
+            _tv.c.organisations,
+            _tv.c.products,
+            _tv.c.euros_validated,
+            _tv.c.euros_estimated,
+        ).where(_tv.c.root_id == root_id)
+    ).all()
+
+
+def territory_totals_missing(connection: Connection) -> bool:
+    """True when current vendor rows exist but no territory total: figures stored before the
+    totals existed."""
+    some_current = connection.scalar(select(_v.c.id).where(_v.c.current == true()).limit(1))
+    some_total = connection.scalar(select(_tv.c.root_id).limit(1))
+    return some_current is not None and some_total is None
 
 
 def refresh(connection: Connection, organisation_id: int) -> None:

@@ -317,3 +317,59 @@ def test_a_territory_of_tens_of_thousands_of_members_is_one_parameter(api: Any) 
         vendors = figures_store.territory_vendors(connection, members)
     assert (totals.organisations, totals.with_figures) == (2, 1)
     assert [row.vendor for row in vendors] == ["zoom"]
+
+
+def _live_and_kept(api: Any) -> list[tuple[int, Any, Any]]:
+    """For every territory (each organisation's, and everyone's): its vendors summed from the
+    current rows now, and as kept at validation."""
+    from server.store import organisations as org_store
+
+    def shape(rows: Any) -> dict[str, tuple[int, int, float, float]]:
+        return {
+            row.vendor: (
+                row.organisations,
+                row.products,
+                round(row.euros_validated, 2),
+                round(row.euros_estimated, 2),
+            )
+            for row in rows
+        }
+
+    found = []
+    with api.engine.connect() as connection:
+        roots = [row.id for row in org_store.listing(connection)]
+        for root in [*roots, figures_store.EVERYONE]:
+            members = None if root == 0 else org_store.descendants(connection, [root])
+            live = shape(figures_store.territory_vendors(connection, members))
+            kept = shape(figures_store.territory_vendor_totals(connection, root))
+            found.append((root, live, kept))
+    return found
+
+
+def test_territory_vendor_totals_kept_at_validation_match_the_current_rows(api: Any) -> None:
+    parent_id, _token = admin.create_organisation(api.engine, "Région Test", None)
+    epci_id, _token = admin.create_organisation(
+        api.engine, "EPCI Test", None, parent=str(parent_id)
+    )
+    admin.set_parent(api.engine, str(api.a.id), str(epci_id))
+    when = datetime(2026, 1, 10, tzinfo=UTC)
+    _validated(api, api.a, when, ["microsoft-365", "zoom", "libreoffice"])
+    _validated(api, api.b, when, ["zoom", "firefox"])
+    assert dashboards.recompute(api.engine) == 2  # every figure written again
+    _validated(api, api.a, datetime(2026, 4, 10, tzinfo=UTC), ["zoom", "libreoffice"])
+    admin.set_parent(api.engine, str(api.b.id), str(epci_id))  # B's subtree joins the EPCI
+    later = _validated(api, api.b, datetime(2026, 6, 1, tzinfo=UTC), ["firefox"])
+    review.set_status(api.engine, _admin(api), later, "draft")  # B back to its first inventory
+    admin.set_parent(api.engine, str(epci_id), None)  # the EPCI leaves the région
+    for root, live, kept in _live_and_kept(api):
+        assert kept == live, f"territory {root}"
+    with api.engine.connect() as connection:
+        everyone = {row.vendor: row for row in figures_store.territory_vendor_totals(connection, 0)}
+        region = figures_store.territory_vendor_totals(connection, parent_id)
+    assert everyone["zoom"].organisations == 2
+    assert region == []
+    # Rebuilding from scratch gives the same totals.
+    with db.write_transaction(api.engine) as connection:
+        figures_store.rebuild_territory_vendors(connection)
+    for root, live, kept in _live_and_kept(api):
+        assert kept == live, f"territory {root} after a rebuild"

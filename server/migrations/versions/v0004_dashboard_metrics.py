@@ -3,6 +3,8 @@
 - inventory_metrics: one row per validated inventory (indexes, euros validated and estimated,
   trajectory point and its contribution to its territory's sums, and the full figures as JSON);
 - vendor_metrics: one row per vendor of a validated inventory, for territory views;
+- territory_vendors: per territory root (0: all organisations), the sums of its organisations'
+  current vendor rows, kept at validation;
 - an index on organisations.parent_id (the organisations attached to one).
 
 The rows of inventories validated before this revision are computed when the server starts
@@ -93,10 +95,22 @@ def upgrade() -> None:
         ],
         sqlite_where=sa.text("current"),
     )
+    op.create_table(
+        "territory_vendors",
+        sa.Column("root_id", sa.Integer, primary_key=True),
+        sa.Column("vendor", sa.Text, primary_key=True),
+        sa.Column("vendor_name", sa.Text, nullable=False),
+        sa.Column("jurisdiction", sa.String(20), nullable=False),
+        sa.Column("organisations", sa.Integer, nullable=False),
+        sa.Column("products", sa.Integer, nullable=False),
+        sa.Column("euros_validated", sa.Float, nullable=False),
+        sa.Column("euros_estimated", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
     """Drop the two tables."""
+    op.drop_table("territory_vendors")
     op.drop_table("vendor_metrics")
     op.drop_table("inventory_metrics")
     op.drop_index("ix_organisations_parent", "organisations")
