@@ -823,7 +823,7 @@ def territory_parts(
     clock(
         "territory_vendor_totals (kept at validation)",
         lambda: figures_store.territory_vendor_totals(
-            connection, figures_store.EVERYONE if root is None else root
+            connection, [figures_store.EVERYONE if root is None else root]
         ),
     )
     clock("territory_trajectory", lambda: figures_store.territory_trajectory(connection, members))

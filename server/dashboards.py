@@ -31,6 +31,8 @@ HORIZON = date(2030, 12, 31)
 """The horizon of the TIE Break trajectory."""
 ORDERS = ("name", "index", "euros")
 TOP_VENDORS = 10
+MANY_ROOTS = 200
+"""Beyond this many separate territories, a reader's vendors are summed from the current rows."""
 """Vendors listed by number of organisations and by euros on a territory view."""
 
 _NO_ORGANISATION = ("organisation introuvable", "organisation not found")
@@ -350,10 +352,18 @@ def territory(
     if order not in ORDERS:
         order = "name"
     totals = figures_store.territory_totals(connection, members, kind=kind)
-    if kind is None and (root_id is not None or user.visible is None):
-        # A whole territory: its totals kept at validation (a few hundred rows).
-        vendors = figures_store.territory_vendor_totals(connection, root_id or EVERYONE)
-    else:  # a type filter, or everything a reader sees: summed from the current rows
+    roots: list[int] | None = None
+    if kind is None and root_id is not None:
+        roots = [root_id]
+    elif kind is None and members is None:
+        roots = [EVERYONE]
+    elif kind is None and members is not None and not loops:
+        # What a reader sees is whole territories: the subtrees of their assigned organisations.
+        roots = figures_store.tops(connection, members)
+        roots = roots if len(roots) <= MANY_ROOTS else None
+    if roots is not None:  # whole territories: their totals kept at validation
+        vendors = figures_store.territory_vendor_totals(connection, roots)
+    else:  # a type filter: summed from the current rows
         vendors = figures_store.territory_vendors(connection, members, kind=kind)
     pages = max(1, -(-int(totals.organisations) // page_size))
     page = min(max(1, page), pages)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     true,
     update,
@@ -311,20 +312,33 @@ def rebuild_territory_vendors(connection: Connection) -> None:
         connection.execute(insert(_tv), rows[start : start + 5000])
 
 
-def territory_vendor_totals(connection: Connection, root_id: int) -> Sequence[Row[Any]]:
-    """The vendors of a territory kept at validation (root 0: all organisations), in the shape
-    of `territory_vendors`."""
+def territory_vendor_totals(connection: Connection, roots: Collection[int]) -> Sequence[Row[Any]]:
+    """The vendors of whole territories kept at validation (root 0: all organisations), summed
+    over `roots`, which must not overlap, in the shape of `territory_vendors`."""
     return connection.execute(
         select(
             _tv.c.vendor,
-            _tv.c.vendor_name,
-            _tv.c.jurisdiction,
-            _tv.c.organisations,
-            _tv.c.products,
-            _tv.c.euros_validated,
-            _tv.c.euros_estimated,
-        ).where(_tv.c.root_id == root_id)
+            func.max(_tv.c.vendor_name).label("vendor_name"),
+            func.max(_tv.c.jurisdiction).label("jurisdiction"),
+            func.sum(_tv.c.organisations).label("organisations"),
+            func.sum(_tv.c.products).label("products"),
+            func.sum(_tv.c.euros_validated).label("euros_validated"),
+            func.sum(_tv.c.euros_estimated).label("euros_estimated"),
+        )
+        .where(_tv.c.root_id.in_(sorted(set(roots))))
+        .group_by(_tv.c.vendor)
     ).all()
+
+
+def tops(connection: Connection, members: Collection[int]) -> list[int]:
+    """The members whose parent is not a member: the roots of the territories they make up
+    (a member-closed set of descendants, as a reader sees, is exactly their union)."""
+    parents = select(_orgs.c.id)
+    parents = _members(connection, parents, _orgs.c.id, members)
+    query = select(_orgs.c.id).where(
+        or_(_orgs.c.parent_id.is_(None), _orgs.c.parent_id.not_in(parents.scalar_subquery()))
+    )
+    return sorted(connection.scalars(_members(connection, query, _orgs.c.id, members)))
 
 
 def territory_totals_missing(connection: Connection) -> bool:

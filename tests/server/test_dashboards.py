@@ -341,7 +341,7 @@ def _live_and_kept(api: Any) -> list[tuple[int, Any, Any]]:
         for root in [*roots, figures_store.EVERYONE]:
             members = None if root == 0 else org_store.descendants(connection, [root])
             live = shape(figures_store.territory_vendors(connection, members))
-            kept = shape(figures_store.territory_vendor_totals(connection, root))
+            kept = shape(figures_store.territory_vendor_totals(connection, [root]))
             found.append((root, live, kept))
     return found
 
@@ -364,10 +364,25 @@ def test_territory_vendor_totals_kept_at_validation_match_the_current_rows(api: 
     for root, live, kept in _live_and_kept(api):
         assert kept == live, f"territory {root}"
     with api.engine.connect() as connection:
-        everyone = {row.vendor: row for row in figures_store.territory_vendor_totals(connection, 0)}
-        region = figures_store.territory_vendor_totals(connection, parent_id)
+        everyone = {
+            row.vendor: row for row in figures_store.territory_vendor_totals(connection, [0])
+        }
+        region = figures_store.territory_vendor_totals(connection, [parent_id])
     assert everyone["zoom"].organisations == 2
     assert region == []
+    # A reader of two separate territories gets their kept totals, summed.
+    with api.engine.connect() as connection:
+        from server.store import organisations as org_store
+
+        visible = org_store.descendants(connection, [epci_id, parent_id])
+        reader = auth.User(0, "lecteur", Role.VIEWER, visible)
+        shown = dashboards.territory(connection, reader, None)
+        live = figures_store.territory_vendors(connection, visible)
+        tops = figures_store.tops(connection, visible)
+    assert tops == sorted([epci_id, parent_id])
+    assert {row.vendor: row.organisations for row in shown.vendors_by_organisations} == {
+        row.vendor: row.organisations for row in live
+    }
     # Rebuilding from scratch gives the same totals.
     with db.write_transaction(api.engine) as connection:
         figures_store.rebuild_territory_vendors(connection)
