@@ -363,7 +363,7 @@ def territory(
         roots = roots if len(roots) <= MANY_ROOTS else None
     if roots is not None:  # whole territories: their totals kept at validation
         vendors = figures_store.territory_vendor_totals(connection, roots)
-    else:  # a type filter: summed from the current rows
+    else:  # a type filter, or a reader heading very many territories: summed from current rows
         vendors = figures_store.territory_vendors(connection, members, kind=kind)
     pages = max(1, -(-int(totals.organisations) // page_size))
     page = min(max(1, page), pages)
