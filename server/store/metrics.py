@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import Select
 
 from server import db
+from server.store import organisations as org_store
 
 _m, _v, _orgs, _inv = db.inventory_metrics, db.vendor_metrics, db.organisations, db.inventories
 _tv = db.territory_vendors
@@ -144,34 +145,17 @@ Sums = dict[str, tuple[str, str, int, int, float, float]]
 
 def _vendor_sums(connection: Connection, organisations: Collection[int]) -> Sums:
     """The current vendor rows of these organisations, summed per vendor."""
-    query = (
-        select(
-            _v.c.vendor,
-            func.max(_v.c.vendor_name),
-            func.max(_v.c.jurisdiction),
-            func.count(_v.c.organisation_id),
-            func.sum(_v.c.products),
-            func.sum(_v.c.euros_validated),
-            func.sum(_v.c.euros_estimated),
-        )
-        .where(_v.c.current == true())
-        .group_by(_v.c.vendor)
-    )
-    query = _members(connection, query, _v.c.organisation_id, organisations)
     return {
-        row[0]: (row[1], row[2], int(row[3]), int(row[4]), float(row[5]), float(row[6]))
-        for row in connection.execute(query)
+        row.vendor: (
+            row.vendor_name,
+            row.jurisdiction,
+            int(row.organisations),
+            int(row.products),
+            float(row.euros_validated),
+            float(row.euros_estimated),
+        )
+        for row in territory_vendors(connection, organisations)
     }
-
-
-def ancestors(connection: Connection, organisation_id: int) -> list[int]:
-    """The organisation, its parent, the parent's parent… (each once, even in a loop)."""
-    chain = [organisation_id]
-    current = connection.scalar(select(_orgs.c.parent_id).where(_orgs.c.id == organisation_id))
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = connection.scalar(select(_orgs.c.parent_id).where(_orgs.c.id == current))
-    return chain
 
 
 def _difference(after: Sums, before: Sums) -> Sums:
@@ -240,7 +224,7 @@ def _carry(connection: Connection, organisation_id: int, before: Sums) -> None:
     """Carry what an organisation's current vendor rows changed into its territories' totals:
     its own, every one above it, and everyone's."""
     delta = _difference(_vendor_sums(connection, [organisation_id]), before)
-    _apply(connection, [*ancestors(connection, organisation_id), EVERYONE], delta)
+    _apply(connection, [*org_store.ancestors(connection, organisation_id), EVERYONE], delta)
 
 
 def move_subtree(
@@ -250,9 +234,9 @@ def move_subtree(
     and join the new one's (call before or after the link changes: only parents are read)."""
     sums = _vendor_sums(connection, subtree)
     if old_parent is not None:
-        _apply(connection, ancestors(connection, old_parent), _difference({}, sums))
+        _apply(connection, org_store.ancestors(connection, old_parent), _difference({}, sums))
     if new_parent is not None:
-        _apply(connection, ancestors(connection, new_parent), sums)
+        _apply(connection, org_store.ancestors(connection, new_parent), sums)
 
 
 def rebuild_territory_vendors(connection: Connection) -> None:
@@ -283,11 +267,7 @@ def rebuild_territory_vendors(connection: Connection) -> None:
     }
     totals: dict[tuple[int, str], list[Any]] = {}
     for organisation, sums in by_organisation.items():
-        chain = [organisation]
-        parent = parents.get(organisation)
-        while parent is not None and parent not in chain:
-            chain.append(parent)
-            parent = parents.get(parent)
+        chain = org_store.chain_up(parents.get, organisation)[0]
         for root in [*chain, EVERYONE]:
             for vendor, (name, jurisdiction, orgs, products, validated, estimated) in sums.items():
                 total = totals.setdefault((root, vendor), [name, jurisdiction, 0, 0, 0.0, 0.0])

@@ -91,31 +91,45 @@ def descendants(connection: Connection, roots: Iterable[int]) -> frozenset[int]:
     return frozenset(connection.scalars(select(below.c.id)))
 
 
+def chain_up(
+    parent_of: Callable[[int], int | None], start: int, limit: int = 100_000
+) -> tuple[list[int], int | None]:
+    """`start`, its parent, the parent's parent… each once, and the parent the walk stopped at:
+    None at the top, else one already in the chain (a loop) or the one past `limit`."""
+    chain, seen = [start], {start}
+    current = parent_of(start)
+    while current is not None and current not in seen and len(chain) <= limit:
+        chain.append(current)
+        seen.add(current)
+        current = parent_of(current)
+    return chain, current
+
+
 def loop_from(
     parent_of: Callable[[int], int | None], start: int, limit: int = 100_000
 ) -> list[int] | None:
     """The organisations of a loop of parent links through `start`, or None: its parent, the
     parent's parent… followed until the top, or back to `start`."""
-    seen = [start]
-    current = parent_of(start)
-    while current is not None:
-        if current == start:
-            return seen
-        if current in seen or len(seen) > limit:
-            return None  # a loop above start, not through it
-        seen.append(current)
-        current = parent_of(current)
-    return None
+    chain, stop = chain_up(parent_of, start, limit)
+    return chain if stop == start else None
 
 
-def loop_through(connection: Connection, organisation_id: int) -> list[int] | None:
-    """The loop of parent links through this organisation, read from the database, or None."""
-
+def _parent_reader(connection: Connection) -> Callable[[int], int | None]:
     def parent_of(child: int) -> int | None:
         parent: int | None = connection.scalar(select(_orgs.c.parent_id).where(_orgs.c.id == child))
         return parent
 
-    return loop_from(parent_of, organisation_id)
+    return parent_of
+
+
+def loop_through(connection: Connection, organisation_id: int) -> list[int] | None:
+    """The loop of parent links through this organisation, read from the database, or None."""
+    return loop_from(_parent_reader(connection), organisation_id)
+
+
+def ancestors(connection: Connection, organisation_id: int) -> list[int]:
+    """The organisation, its parent, the parent's parent… (each once, even in a loop)."""
+    return chain_up(_parent_reader(connection), organisation_id)[0]
 
 
 def outside_tree(connection: Connection) -> dict[int, int | None]:
