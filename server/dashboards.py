@@ -10,7 +10,7 @@ change of catalog prices or scoring weights (`tiebreak server recompute-figures`
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -115,15 +115,19 @@ def _record_stored(connection: Connection, inventory_id: str) -> None:
     )
 
 
+def _record_each(engine: Engine, inventory_ids: Sequence[str]) -> None:
+    for inventory_id in inventory_ids:
+        with db.write_transaction(engine) as connection:
+            _record_stored(connection, inventory_id)
+
+
 def fill_missing(engine: Engine) -> int:
     """Compute the figures of validated inventories that have none; how many."""
     with engine.connect() as connection:
         wanted = [row.id for row in figures_store.missing(connection)]
-    for inventory_id in wanted:
-        with db.write_transaction(engine) as connection:
-            _record_stored(connection, inventory_id)
-    with engine.connect() as connection:
+        # Read before recording: what recording carries into the totals would hide their absence.
         stale = figures_store.territory_totals_missing(connection)
+    _record_each(engine, wanted)
     if stale:  # figures stored before the territory totals existed
         with db.write_transaction(engine) as connection:
             figures_store.rebuild_territory_vendors(connection)
@@ -134,9 +138,7 @@ def recompute(engine: Engine) -> int:
     """Compute every validated inventory's figures again (new prices or weights); how many."""
     with engine.connect() as connection:
         wanted = figures_store.validated_ids(connection)
-    for inventory_id in wanted:
-        with db.write_transaction(engine) as connection:
-            _record_stored(connection, inventory_id)
+    _record_each(engine, wanted)
     with db.write_transaction(engine) as connection:
         figures_store.rebuild_territory_vendors(connection)
     return len(wanted)
@@ -198,15 +200,7 @@ def points_of(rows: Sequence[Row[Any]]) -> list[Point]:
                 )
             )
         else:
-            last = points[-1]
-            points[-1] = Point(
-                last.at,
-                last.inventory_id,
-                last.index,
-                last.euros_validated,
-                last.euros_estimated,
-                unchanged_until=_day(row.scanned_at),
-            )
+            points[-1] = replace(points[-1], unchanged_until=_day(row.scanned_at))
     return points
 
 
