@@ -40,6 +40,7 @@ from inventory import (
     siren_is_valid,
 )
 from probes.base import Emitter
+from probes.dns.probe import DnsProbe
 from probes.dns.queries import DEFAULT_DKIM_SELECTORS, scan_domain
 from probes.dns.resolver import TRANSPORT_FAILURES, AsyncResolver
 
@@ -269,7 +270,7 @@ class _Organisation:
     """The organisation's scan in progress: one emitter for all its domains."""
 
     members: list[Target]
-    out: Emitter = field(default_factory=lambda: Emitter("dns"))
+    out: Emitter = field(default_factory=lambda: Emitter("dns", DnsProbe.channels))
     pending: int = 0
     failed: list[str] = field(default_factory=list)
     started: datetime | None = None

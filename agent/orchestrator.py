@@ -47,7 +47,7 @@ class _Worker:
     def __init__(self, planned: PlannedProbe, ctx: ProbeContext) -> None:
         self.planned = planned
         self.ctx = ctx
-        self.out = Emitter(planned.probe.name)
+        self.out = Emitter(planned.probe.name, planned.probe.channels)
         self.error: str | None = None
         self.done = threading.Event()
         self.started = 0.0
@@ -90,6 +90,7 @@ def run_probes(
             continue
         worker = _Worker(planned, ctx)
         worker.started = time.monotonic()
+        worker.out.deadline = worker.started + planned.timeout
         worker.thread.start()
         notify(planned.probe.name, "start", None)
         workers.append(worker)

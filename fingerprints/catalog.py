@@ -172,7 +172,7 @@ def build_catalog(parsed: Iterable[tuple[Path, CatalogFile]]) -> Catalog:
 
     for product_id, product in products.items():
         path, index = product_entry[product_id]
-        for key in ("alternatives", "implies"):
+        for key in ("alternatives", "implies", "supersedes"):
             for reference in getattr(product, key):
                 if reference not in products:
                     problems.append(

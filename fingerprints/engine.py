@@ -14,26 +14,42 @@ several probes is one finding with all its evidence, and keeps its id from one s
 - `implies`: a product found at a locus brings the products it implies at the same locus, with
   `implied_by`, unless they were found there directly;
 - observations on a matcher channel that no matcher recognised are listed as unidentified, for a
-  person to classify; informational channels (dns.soa, dns.error, listen…) are not.
+  person to classify; informational channels (dns.soa, dns.error, listen…) are not. An observation
+  on a channel the contract does not know (`inventory.channels`) is listed as unidentified too, and
+  counted per channel in `Analysis.unknown_channels`: nothing is dropped silently;
+- counts: observations on a counted channel (`ldap.os`: computers per operating system) stand for
+  several machines; their `count` attributes add up on the finding as `devices` (workstation
+  products) or `servers`, with one line per release in `systems` and its end of support when the
+  catalog knows it (`[[products.support]]`); a directory's `ldap.count` observations (users,
+  groups, computers…) become attributes of the identity-directory findings at the same place, which
+  is the count licence estimates multiply;
+- `supersedes`: a product found at a locus removes the weak-only findings of the products it
+  supersedes there (Samba AD answers with Active Directory's capability OIDs).
 """
 
 from __future__ import annotations
 
+import datetime
 import gc
 import hashlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from pydantic import JsonValue
+
 from fingerprints.catalog import Catalog, default_catalog
 from fingerprints.index import Hit, MatcherRef, MatchIndex
 from fingerprints.jurisdiction import Control, resolve
-from fingerprints.schema import Channel, Product
+from fingerprints.schema import Product
 from fingerprints.scoring import ScoringConfig, default_scoring, organisation_indexes, score
-from inventory import Confidence, Finding, Observation, Usage
+from inventory import Category, Confidence, Finding, Observation, Usage
+from inventory.channels import COUNT_ATTRIBUTE, COUNTED, KNOWN, MATCHABLE, Channel
 from inventory.models import safe_text
 
-KNOWN_CHANNELS = frozenset(channel.value for channel in Channel)
+DIRECTORY_DOMAIN = "annuaire-identite"
+"""Domain of the identity directories that a directory's counts (`ldap.count`) belong to."""
 
 NO_HITS: tuple[Hit, ...] = ()
 
@@ -48,6 +64,8 @@ class Analysis:
     unidentified: list[str]
     dependency_index: dict[str, float] = field(default_factory=dict)
     euros_by_jurisdiction: dict[str, float] = field(default_factory=dict)
+    unknown_channels: dict[str, int] = field(default_factory=dict)
+    """Observations on a channel the contract does not know, per channel (also unidentified)."""
 
 
 def finding_id(product: str, locus: str) -> str:
@@ -67,15 +85,21 @@ class _Draft:
     version: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     implied_by: str | None = None
+    counted: dict[str, tuple[str, int]] = field(default_factory=dict)  # id: (release, count)
 
     def add(self, observation: Observation, ref: MatcherRef, captured: Mapping[str, str]) -> None:
+        if observation.channel in COUNTED:
+            # Many releases add up on one finding: no single version, one line per release.
+            count = observation.attributes.get(COUNT_ATTRIBUTE)
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                self.counted[observation.id] = (observation.value, count)
+            self.evidence[observation.id] = None
+            self.matched[ref.label] = None
+            self._confidence(ref)
+            return
         self.evidence[observation.id] = None
         self.matched[ref.label] = None
-        matcher = ref.matcher
-        if matcher.confidence is Confidence.STRONG:
-            self.strong = True
-        else:
-            self.weak_usages.add(matcher.usage)
+        self._confidence(ref)
         if captured:
             for name, text in captured.items():
                 if name == "version":
@@ -86,6 +110,13 @@ class _Draft:
             version = observation.attributes.get("version")
             if isinstance(version, str | int | float) and not isinstance(version, bool):
                 self.version = str(version)
+
+    def _confidence(self, ref: MatcherRef) -> None:
+        matcher = ref.matcher
+        if matcher.confidence is Confidence.STRONG:
+            self.strong = True
+        else:
+            self.weak_usages.add(matcher.usage)
 
     @property
     def usage(self) -> Usage:
@@ -108,27 +139,31 @@ class Engine:
         }
         self._templates: dict[str, Finding] = {}
 
-    def analyse(self, observations: Sequence[Observation]) -> Analysis:
-        """Identify products in `observations`."""
+    def analyse(
+        self, observations: Sequence[Observation], today: datetime.date | None = None
+    ) -> Analysis:
+        """Identify products in `observations`; `today` dates the end-of-support flags."""
         # Matching allocates many small objects and creates no cycles; with a large scan alive,
         # each automatic collection would walk every observation again. Collect afterwards.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._analyse(observations)
+            return self._analyse(observations, today or datetime.date.today())
         finally:
             if collecting:
                 gc.enable()
 
-    def _analyse(self, observations: Sequence[Observation]) -> Analysis:
+    def _analyse(self, observations: Sequence[Observation], today: datetime.date) -> Analysis:
         drafts: dict[tuple[str, str], _Draft] = {}
         unidentified: list[str] = []
+        strangers: Counter[str] = Counter()
+        directory_counts: dict[str, list[Observation]] = {}
         channels = self.index.channels
         # The same value recurs on many hosts (a package, a resolver, an MX): look it up once.
         # Locals, not attributes, in this loop: it runs once per observation.
         seen: dict[tuple[str, str], Sequence[Hit]] = {}
         seen_get, drafts_get, unknown = seen.get, drafts.get, unidentified.append
-        known = KNOWN_CHANNELS
+        matchable, known = MATCHABLE, KNOWN
         for observation in observations:
             channel = observation.channel
             key = (channel, observation.value)
@@ -139,8 +174,13 @@ class Engine:
                 found = index.lookup(key[1]) if index is not None else None
                 hits = seen[key] = found or NO_HITS
             if not hits:
-                if channel in known:
+                if channel in matchable:
                     unknown(observation.id)
+                elif channel == Channel.LDAP_COUNT:
+                    directory_counts.setdefault(observation.locus, []).append(observation)
+                elif channel not in known:
+                    unknown(observation.id)
+                    strangers[channel] += 1
                 continue
             locus = observation.locus
             for ref, captured in hits:
@@ -149,13 +189,26 @@ class Engine:
                 if draft is None:
                     draft = drafts[draft_key] = _Draft()
                 draft.add(observation, ref, captured)
+        self._supersede(drafts)  # first: a dropped guess implies nothing
         self._imply(drafts)
         findings = [
-            self._finding(product, locus, draft) for (product, locus), draft in drafts.items()
+            self._finding(product, locus, draft, today, directory_counts.get(locus))
+            for (product, locus), draft in drafts.items()
         ]
         findings.sort(key=lambda f: (f.category.value, f.product, f.locus))
         dependency_index, euros = organisation_indexes(findings, self.scoring)
-        return Analysis(findings, unidentified, dependency_index, euros)
+        return Analysis(findings, unidentified, dependency_index, euros, dict(strangers))
+
+    def _supersede(self, drafts: dict[tuple[str, str], _Draft]) -> None:
+        """Drop the weak-only findings of products that a product found at the same locus
+        supersedes: Samba AD answers with some of Active Directory's capability OIDs."""
+        products = self.catalog.products
+        for product, locus in list(drafts):
+            for other in products[product].supersedes:
+                draft = drafts.get((other, locus))
+                if draft is not None and not draft.strong and (product, locus) in drafts:
+                    del drafts[(other, locus)]
+                    drafts[(product, locus)].matched[f"supersedes {other}"] = None
 
     def _imply(self, drafts: dict[tuple[str, str], _Draft]) -> None:
         """Add the products that found products imply, at the same locus (transitively).
@@ -186,10 +239,60 @@ class Engine:
                 if after != before and products[implied].implies:
                     pending.append(key)
 
-    def _finding(self, product_id: str, locus: str, draft: _Draft) -> Finding:
+    def _counts(
+        self,
+        product: Product,
+        draft: _Draft,
+        today: datetime.date,
+        directory: list[Observation] | None,
+    ) -> dict[str, JsonValue]:
+        """What a finding counts: machines per release, or a directory's accounts."""
+        counts: dict[str, JsonValue] = {}
+        if draft.implied_by is not None:
+            return counts
+        if draft.counted:
+            systems: list[JsonValue] = []
+            total = unsupported = 0
+            for release, count in sorted(draft.counted.values(), key=lambda item: -item[1]):
+                line: dict[str, JsonValue] = {"release": safe_text(release), "count": count}
+                end = product.support_end(release)
+                if end is not None:
+                    ended = end.ends < today
+                    line["support"] = {
+                        "label": end.label,
+                        "ends": end.ends.isoformat(),
+                        "ended": ended,
+                    }
+                    unsupported += count if ended else 0
+                systems.append(line)
+                total += count
+            name = "devices" if product.category is Category.POSTE_DE_TRAVAIL else "servers"
+            counts[name] = total
+            counts["systems"] = systems
+            if unsupported:
+                counts["unsupported"] = unsupported
+        if directory and product.domain == DIRECTORY_DOMAIN:
+            for observation in directory:
+                number = observation.attributes.get(COUNT_ATTRIBUTE)
+                if isinstance(number, int) and not isinstance(number, bool) and number >= 0:
+                    counts[observation.value.replace("-", "_")] = number
+                    draft.evidence[observation.id] = None
+                    if observation.attributes.get("partial") is True:
+                        counts["partial"] = True
+        return counts
+
+    def _finding(
+        self,
+        product_id: str,
+        locus: str,
+        draft: _Draft,
+        today: datetime.date,
+        directory: list[Observation] | None = None,
+    ) -> Finding:
         # A copy of the product's validated template: validating each finding anew would cost
         # most of a scan; what changes per finding is typed here and made safe (locus, version,
         # captured attributes).
+        counts = self._counts(self.catalog.products[product_id], draft, today, directory)
         template = self._template(product_id)
         return template.model_copy(
             update={
@@ -203,7 +306,10 @@ class Engine:
                 "evidence": list(draft.evidence),
                 "matched": list(draft.matched),
                 "implied_by": draft.implied_by,
-                "attributes": {name: safe_text(text) for name, text in draft.attributes.items()},
+                "attributes": {
+                    **{name: safe_text(text) for name, text in draft.attributes.items()},
+                    **counts,
+                },
                 "exposures": list(template.exposures),
                 "alternatives": list(template.alternatives),
             }
@@ -265,10 +371,14 @@ def default_engine() -> Engine:
     return Engine(default_catalog())
 
 
-def analyse(observations: Sequence[Observation], catalog: Catalog | None = None) -> Analysis:
+def analyse(
+    observations: Sequence[Observation],
+    catalog: Catalog | None = None,
+    today: datetime.date | None = None,
+) -> Analysis:
     """Identify products in `observations` with `catalog` (default: the shipped catalog)."""
     engine = default_engine() if catalog is None else _engine_for(catalog)
-    return engine.analyse(observations)
+    return engine.analyse(observations, today)
 
 
 _ENGINES: dict[int, Engine] = {}

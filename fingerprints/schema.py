@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from inventory import Category, Confidence, Criticality, Usage
+from inventory.channels import IP_CHANNELS, MATCHABLE, Channel
 
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 DOMAIN = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
@@ -23,38 +24,6 @@ GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Channel(StrEnum):
-    """Evidence channels a matcher can listen to; the value matched is the observation's value."""
-
-    OS = "os"  # os-release ID ("debian"), "windows", "macos"
-    PACKAGE = "package"  # Linux package name: dpkg, rpm, apk, snap, flatpak app id
-    PACKAGE_WINDOWS = "package.windows"  # Windows Uninstall DisplayName or AppX package name
-    PACKAGE_MACOS = "package.macos"  # macOS bundle identifier
-    PROCESS = "process"  # executable name, lower-case ("teams.exe", "zoom")
-    SERVICE = "service"  # service name (systemd unit without ".service", Windows service)
-    NMAP_SERVICE = "nmap.service"  # nmap product string ("OpenSSH", "Microsoft IIS httpd")
-    NMAP_CPE = "nmap.cpe"  # CPE from nmap, "cpe:/a:openbsd:openssh:9.2p1"
-    HTTP_HEADER = "http.header"  # "name: value", lower-case name ("server: Microsoft-IIS/10.0")
-    DNS_MX = "dns.mx"  # MX host name
-    DNS_NS = "dns.ns"  # NS host name
-    DNS_SPF = "dns.spf"  # domain of an SPF include: or redirect=
-    DNS_TXT = "dns.txt"  # a whole TXT string at the apex ("MS=ms12345678")
-    DNS_CNAME = "dns.cname"  # CNAME target (attribute `name`: the owner name)
-    DNS_SRV = "dns.srv"  # SRV target host
-    DNS_DKIM = "dns.dkim"  # DKIM selector's CNAME target
-    DNS_DMARC = "dns.dmarc"  # domain receiving DMARC rua/ruf reports
-    DNS_CAA = "dns.caa"  # CA domain of a CAA issue/issuewild record
-    DNS_A = "dns.a"  # IPv4 or IPv6 address of the apex, www or an MX host
-    NET_REMOTE = "net.remote"  # remote address of an established connection
-    NET_HOST = "net.host"  # remote host name of a connection (cloud endpoint)
-    LDAP_ROOTDSE = "ldap.rootdse"  # "attribute=value" from the rootDSE ("vendorName=Samba Team")
-    LDAP_CAPABILITY = "ldap.capability"  # an OID from supportedCapabilities / supportedControl
-
-
-IP_CHANNELS = frozenset({Channel.DNS_A, Channel.NET_REMOTE})
-"""Channels whose value is an IP address, the only ones `cidr` matchers may listen to."""
 
 
 class MatchKind(StrEnum):
@@ -87,6 +56,11 @@ class Matcher(_Strict):
     def _pattern_is_valid(cls, pattern: str, info: ValidationInfo) -> str:
         kind = info.data.get("kind")
         channel = info.data.get("channel")
+        if channel is not None and channel not in MATCHABLE:
+            raise ValueError(
+                f"channel {channel} is informational: no matcher listens to it "
+                f"(matcher channels: {', '.join(sorted(MATCHABLE))})"
+            )
         if kind is MatchKind.CIDR:
             if channel not in IP_CHANNELS:
                 raise ValueError(f"cidr matchers listen to {', '.join(sorted(IP_CHANNELS))}")
@@ -150,6 +124,44 @@ class Price(_Strict):
         return self
 
 
+class SupportEnd(_Strict):
+    """When the vendor stops supporting a release: security updates end, the release is at risk.
+
+    `release` is a regex matched in full, case-insensitively, against the value of the counted
+    observations of the product (a computer's "operatingSystem operatingSystemVersion" from the
+    directory, "Windows 10 Pro 10.0 (19045)"); the first entry that matches gives the date.
+    """
+
+    release: str = Field(min_length=1, description="regex over the observed release")
+    label: str = Field(min_length=1, description="the release as people name it: Windows 10")
+    ends: datetime.date = Field(description="last day of security updates (extended support)")
+    source: str = Field(min_length=10, description="who publishes the date, which page")
+    url: str | None = Field(default=None, pattern=r"^https://")
+    match: list[str] = Field(min_length=1, description="observed releases that must match")
+    no_match: list[str] = Field(default_factory=list)
+
+    @field_validator("release")
+    @classmethod
+    def _release_is_a_regex(cls, release: str) -> str:
+        check_regex(release)
+        return release
+
+    @model_validator(mode="after")
+    def _examples_hold(self) -> SupportEnd:
+        pattern = re.compile(self.release, re.IGNORECASE)
+        for example in self.match:
+            if not pattern.fullmatch(example):
+                raise ValueError(f"release {self.release!r} does not match {example!r}")
+        for example in self.no_match:
+            if pattern.fullmatch(example):
+                raise ValueError(f"release {self.release!r} matches {example!r}")
+        return self
+
+    def covers(self, observed: str) -> bool:
+        """Whether this entry is about the observed release."""
+        return re.fullmatch(self.release, observed, re.IGNORECASE) is not None
+
+
 class Product(_Strict):
     """A product or service, its TIE Break classification and how to recognise it."""
 
@@ -167,9 +179,20 @@ class Product(_Strict):
     criticality: Criticality = Criticality.MEDIUM
     replaceability: Literal["easy", "moderate", "hard"] = "moderate"
     implies: list[str] = Field(default_factory=list)
+    supersedes: list[str] = Field(
+        default_factory=list,
+        description="products whose weak-only findings this one replaces at the same locus",
+    )
     matchers: list[Matcher] = Field(default_factory=list)
     price: Price | None = Field(default=None, description="public reference price, sourced")
+    support: list[SupportEnd] = Field(
+        default_factory=list, description="end of support of releases, for counted findings"
+    )
     note: str | None = None
+
+    def support_end(self, observed: str) -> SupportEnd | None:
+        """The end of support of an observed release, when the catalog knows it."""
+        return next((entry for entry in self.support if entry.covers(observed)), None)
 
 
 class Vendor(_Strict):

@@ -1,13 +1,17 @@
 """What every probe is: a name, tags, a cheap applicability check and a run that emits evidence.
 
 A probe only collects and parses. It never decides vendors: that is the fingerprint engine's job.
-The orchestrator runs each probe in its own thread under a timeout; observations emitted before a
-failure or a timeout are kept.
+Each probe declares the evidence channels it emits (`channels`, from the contract's
+`inventory.channels.Channel`); emitting another one raises `UndeclaredChannelError`, so a probe and
+the catalog never drift apart silently. The orchestrator runs each probe in its own thread under a
+timeout (`Emitter.deadline` tells the probe when that is); observations emitted before a failure or
+a timeout are kept.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +20,15 @@ from typing import ClassVar
 from pydantic import JsonValue
 
 from inventory import Observation
+from inventory.channels import Channel
 
 
 class ProbeCancelled(Exception):
     """Raised inside a probe that keeps emitting after the orchestrator gave up on it."""
+
+
+class UndeclaredChannelError(RuntimeError):
+    """A probe emitted on a channel it did not declare: a programming error, never hidden."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,11 @@ class DirectorySettings:
     url: str
     bind_dn: str | None = None
     password: str | None = field(default=None, repr=False)
+    starttls: bool = True  # ldap:// URLs: protect the connection with StartTLS before binding
+    ca_file: Path | None = None  # certificates to trust instead of the system store
+    insecure: bool = False  # do not verify the server's certificate (recorded in the inventory)
+    page_size: int = 500
+    timeout: float = 15.0  # seconds for connecting and for each answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +72,29 @@ class ProbeContext:
 class Emitter:
     """Collects one probe's observations and notes as they come, so none is lost on failure."""
 
-    def __init__(self, probe: str) -> None:
+    def __init__(
+        self,
+        probe: str,
+        channels: frozenset[Channel] | None = None,
+        deadline: float | None = None,
+    ) -> None:
         self.probe = probe
+        self.channels = channels  # None: any channel of the contract (tests, ad-hoc emitters)
+        self.deadline = deadline  # time.monotonic() at which the orchestrator gives up
         self.observations: list[Observation] = []
         self.notes: list[str] = []
         self.cancelled = threading.Event()
         self._seen: set[str] = set()
 
+    def remaining(self) -> float | None:
+        """Seconds left before the orchestrator gives up on this probe (None: no deadline)."""
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()
+
     def observe(
         self,
-        channel: str,
+        channel: Channel,
         locus: str,
         value: str,
         attributes: dict[str, JsonValue] | None = None,
@@ -76,6 +103,13 @@ class Emitter:
         """Record one piece of evidence; the same evidence twice is recorded once."""
         if self.cancelled.is_set():
             raise ProbeCancelled(self.probe)
+        if not isinstance(channel, Channel) or (
+            self.channels is not None and channel not in self.channels
+        ):
+            raise UndeclaredChannelError(
+                f"la sonde {self.probe} émet sur un canal non déclaré / probe {self.probe} "
+                f"emitted on undeclared channel {channel!r}"
+            )
         observation = Observation.make(self.probe, channel, locus, value, attributes, notes)
         if observation.id not in self._seen:
             self._seen.add(observation.id)
@@ -93,6 +127,7 @@ class Probe(ABC):
     name: ClassVar[str]
     tags: ClassVar[frozenset[str]]
     summary: ClassVar[str]
+    channels: ClassVar[frozenset[Channel]]
     default_timeout: ClassVar[float] = 120.0
 
     def unavailable(self, ctx: ProbeContext) -> str | None:

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from pydantic import JsonValue
 
+from inventory.channels import Channel
 from probes.base import Emitter, Probe, ProbeContext
 
 OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")
@@ -56,6 +57,7 @@ class SystemProbe(Probe):
 
     name: ClassVar[str] = "system"
     tags: ClassVar[frozenset[str]] = frozenset({"local", "system"})
+    channels: ClassVar[frozenset[Channel]] = frozenset({Channel.OS, Channel.HOST})
     summary: ClassVar[str] = "Système d'exploitation et nom d'hôte / OS and host name"
     default_timeout: ClassVar[float] = 10.0
 
@@ -63,16 +65,16 @@ class SystemProbe(Probe):
         """Read os-release under the system root, falling back to `platform`."""
         release = self._read_os_release(ctx.root, out)
         if release:
-            out.observe("os", ctx.hostname, *os_release_observation(release))
+            out.observe(Channel.OS, ctx.hostname, *os_release_observation(release))
         else:
             system = platform.system() or "unknown"
             out.observe(
-                "os",
+                Channel.OS,
                 ctx.hostname,
                 {"Darwin": "macos"}.get(system, system.lower()),
                 {"name": system, "version": platform.release(), "source": "platform"},
             )
-        out.observe("host", ctx.hostname, ctx.hostname, {"machine": platform.machine()})
+        out.observe(Channel.HOST, ctx.hostname, ctx.hostname, {"machine": platform.machine()})
 
     @staticmethod
     def _read_os_release(root: Path, out: Emitter) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from inventory.channels import Channel
 from probes.base import Emitter, Probe, ProbeContext
 from probes.dns.queries import DEFAULT_DKIM_SELECTORS, scan_domain
 from probes.dns.resolver import TRANSPORT_FAILURES, AsyncResolver
@@ -23,6 +24,9 @@ class DnsProbe(Probe):
 
     name: ClassVar[str] = "dns"
     tags: ClassVar[frozenset[str]] = frozenset({"dns", "network"})
+    channels: ClassVar[frozenset[Channel]] = frozenset(
+        channel for channel in Channel if channel.value.startswith("dns.")
+    )
     summary: ClassVar[str] = (
         "Messagerie, hébergement DNS et cloud vus dans le DNS / mail, DNS and cloud seen in DNS"
     )

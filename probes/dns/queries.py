@@ -22,6 +22,7 @@ import dns.rdtypes.IN.AAAA
 import dns.rdtypes.IN.SRV
 from pydantic import JsonValue
 
+from inventory.channels import Channel
 from probes.base import Emitter
 from probes.dns.dmarc import parse_dmarc
 from probes.dns.resolver import TRANSPORT_FAILURES, Answer, AsyncResolver, Status, name_text
@@ -116,7 +117,7 @@ class _Domain:
 
     def emit(
         self,
-        channel: str,
+        channel: Channel,
         value: str,
         attributes: dict[str, JsonValue] | None = None,
         notes: list[str] | None = None,
@@ -128,7 +129,7 @@ class _Domain:
         """Record a failed question as a `dns.error` observation; True when it failed."""
         if answer.status in FAILURES or (nxdomain and answer.status is Status.NXDOMAIN):
             self.emit(
-                "dns.error",
+                Channel.DNS_ERROR,
                 f"{answer.name} {answer.rdtype} {answer.status.value}",
                 {
                     "name": answer.name,
@@ -199,8 +200,10 @@ async def scan_domain(
         _emit_addresses(scan, answer, "mx")
     _emit_txt(scan, answers[(domain, "TXT")], spf)
     _emit_dmarc(scan, answers[(f"_dmarc.{domain}", "TXT")])
-    _emit_policy_txt(scan, answers[(f"_mta-sts.{domain}", "TXT")], "dns.mta-sts", "v=stsv1")
-    _emit_policy_txt(scan, answers[(f"_smtp._tls.{domain}", "TXT")], "dns.tls-rpt", "v=tlsrptv1")
+    _emit_policy_txt(scan, answers[(f"_mta-sts.{domain}", "TXT")], Channel.DNS_MTA_STS, "v=stsv1")
+    _emit_policy_txt(
+        scan, answers[(f"_smtp._tls.{domain}", "TXT")], Channel.DNS_TLS_RPT, "v=tlsrptv1"
+    )
     for selector in selectors:
         _emit_dkim(scan, answers[(f"{selector}._domainkey.{domain}", "TXT")], selector)
     for label in CNAME_NAMES:
@@ -228,7 +231,7 @@ def _emit_mx(scan: _Domain, answer: Answer) -> list[str]:
             continue
         internal = is_internal(host, scan.domain)
         scan.emit(
-            "dns.mx",
+            Channel.DNS_MX,
             host,
             {"preference": record.preference, "internal": internal},
             notes,
@@ -247,7 +250,7 @@ def _emit_soa_ns(scan: _Domain, soa: Answer, ns: Answer) -> None:
     for record in soa.records[:1]:
         if isinstance(record, dns.rdtypes.ANY.SOA.SOA):
             scan.emit(
-                "dns.soa",
+                Channel.DNS_SOA,
                 name_text(record.mname),
                 {"rname": name_text(record.rname), "serial": record.serial},
             )
@@ -256,7 +259,7 @@ def _emit_soa_ns(scan: _Domain, soa: Answer, ns: Answer) -> None:
     notes = list(ns.notes)
     for record in ns.records:
         if isinstance(record, dns.rdtypes.ANY.NS.NS):
-            scan.emit("dns.ns", name_text(record.target), {}, notes)
+            scan.emit(Channel.DNS_NS, name_text(record.target), {}, notes)
             notes = []
     scan.leftover_notes(ns, emitted=bool(ns.records))
 
@@ -267,7 +270,7 @@ def _emit_addresses(scan: _Domain, answer: Answer, role: str) -> None:
     notes = list(answer.notes)
     for owner, target in answer.chain:
         scan.emit(
-            "dns.cname",
+            Channel.DNS_CNAME,
             target,
             {"name": owner, "internal": is_internal(target, scan.domain)},
             notes,
@@ -275,7 +278,7 @@ def _emit_addresses(scan: _Domain, answer: Answer, role: str) -> None:
         notes = []
     for record in answer.records:
         if isinstance(record, dns.rdtypes.IN.A.A | dns.rdtypes.IN.AAAA.AAAA):
-            scan.emit("dns.a", record.address, {"name": answer.name, "role": role}, notes)
+            scan.emit(Channel.DNS_A, record.address, {"name": answer.name, "role": role}, notes)
             notes = []
     scan.leftover_notes(answer, emitted=bool(answer.chain or answer.records))
 
@@ -327,13 +330,13 @@ def _emit_txt(scan: _Domain, answer: Answer, spf: tuple[str, SpfExpansion] | Non
                 ],
             }
             decode_notes += spf[1].notes
-        scan.emit("dns.txt", text, attributes, notes + decode_notes)
+        scan.emit(Channel.DNS_TXT, text, attributes, notes + decode_notes)
         notes = []
     scan.leftover_notes(answer, emitted=bool(answer.records))
     if spf is not None:
         for target in spf[1].targets:
             scan.emit(
-                "dns.spf",
+                Channel.DNS_SPF,
                 target.domain,
                 {"mechanism": target.mechanism, "depth": target.depth, "parent": target.parent},
             )
@@ -353,21 +356,21 @@ def _emit_dmarc(scan: _Domain, answer: Answer) -> None:
                 f"{len(parsed.reports)} report addresses, first {MAX_DMARC_REPORTS} kept"
             )
         scan.emit(
-            "dns.dmarc-policy",
+            Channel.DNS_DMARC_POLICY,
             parsed.policy or "none",
             {"subdomain_policy": parsed.subdomain_policy, "record": text},
             answer.notes + notes,
         )
         for report in parsed.reports[:MAX_DMARC_REPORTS]:
             scan.emit(
-                "dns.dmarc",
+                Channel.DNS_DMARC,
                 report.domain,
                 {"policy": parsed.policy, "address": report.address, "kind": report.kind},
             )
         return
 
 
-def _emit_policy_txt(scan: _Domain, answer: Answer, channel: str, prefix: str) -> None:
+def _emit_policy_txt(scan: _Domain, answer: Answer, channel: Channel, prefix: str) -> None:
     if scan.emit_failure(answer):
         return
     for record in _txt(answer):
@@ -381,7 +384,7 @@ def _emit_dkim(scan: _Domain, answer: Answer, selector: str) -> None:
         return
     if answer.chain:
         scan.emit(
-            "dns.dkim",
+            Channel.DNS_DKIM,
             answer.chain[0][1],
             {
                 "selector": selector,
@@ -393,7 +396,7 @@ def _emit_dkim(scan: _Domain, answer: Answer, selector: str) -> None:
         )
     elif answer.records:
         scan.emit(
-            "dns.dkim",
+            Channel.DNS_DKIM,
             answer.name,
             {"selector": selector, "name": answer.name, "record": "txt", "txt": True},
             answer.notes,
@@ -407,7 +410,7 @@ def _emit_cname(scan: _Domain, answer: Answer) -> None:
         if isinstance(record, dns.rdtypes.ANY.CNAME.CNAME):
             target = name_text(record.target)
             scan.emit(
-                "dns.cname",
+                Channel.DNS_CNAME,
                 target,
                 {"name": answer.name, "internal": is_internal(target, scan.domain)},
                 answer.notes,
@@ -423,7 +426,7 @@ def _emit_srv(scan: _Domain, answer: Answer, service: str) -> None:
             continue
         target = name_text(record.target)
         scan.emit(
-            "dns.srv",
+            Channel.DNS_SRV,
             target,
             {
                 "internal": is_internal(target, scan.domain),
@@ -449,4 +452,4 @@ def _emit_caa(scan: _Domain, answer: Answer) -> None:
         value = record.value.decode("utf-8", "replace")
         ca = value.split(";", 1)[0].strip().lower().rstrip(".")
         if ca:
-            scan.emit("dns.caa", ca, {"tag": tag, "flags": record.flags}, answer.notes)
+            scan.emit(Channel.DNS_CAA, ca, {"tag": tag, "flags": record.flags}, answer.notes)

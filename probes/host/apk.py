@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inventory.channels import Channel
 from probes.base import Emitter
 from probes.host.common import Package, ParseResult, collect_file
 
@@ -17,7 +18,7 @@ DATABASE_PATH = "lib/apk/db/installed"
 def _package(fields: dict[str, str]) -> Package:
     origin = fields.get("o", "")
     return Package(
-        channel="package",
+        channel=Channel.PACKAGE,
         name=fields["P"],
         version=fields.get("V", ""),
         publisher=fields.get("m", ""),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import JsonValue
 
+from inventory.channels import Channel
 from probes.base import Emitter
 
 
@@ -20,7 +21,7 @@ from probes.base import Emitter
 class Package:
     """One installed package or application, as its package database describes it."""
 
-    channel: str  # package, package.windows or package.macos
+    channel: Channel  # package, package.windows or package.macos
     name: str
     version: str = ""
     publisher: str = ""

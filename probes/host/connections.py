@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import JsonValue
 
+from inventory.channels import Channel
 from probes.base import Emitter
 from probes.host.common import read_text
 
@@ -87,13 +88,13 @@ def emit(activity: Activity, hosts: dict[str, str], locus: str, out: Emitter) ->
     """Observe listening ports (`listen`), remote addresses (`net.remote`), names (`net.host`)."""
     for key, processes in sorted(activity.listening.items()):
         served_by: list[JsonValue] = [p for p in sorted(processes) if p]
-        out.observe("listen", locus, key, {"processes": served_by})
+        out.observe(Channel.LISTEN, locus, key, {"processes": served_by})
     for address, ports in sorted(activity.remotes.items()):
         port_list: list[JsonValue] = [port for port in sorted(ports)]
         attributes: dict[str, JsonValue] = {"ports": port_list, "count": sum(ports.values())}
-        out.observe("net.remote", locus, address, attributes)
+        out.observe(Channel.NET_REMOTE, locus, address, attributes)
         if address in hosts:
-            out.observe("net.host", locus, hosts[address], {"address": address, **attributes})
+            out.observe(Channel.NET_HOST, locus, hosts[address], {"address": address, **attributes})
 
 
 def read_connections(out: Emitter) -> list[Connection] | None:

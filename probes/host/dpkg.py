@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from inventory.channels import Channel
 from probes.base import Emitter
 from probes.host.common import Package, ParseResult, collect_file
 
@@ -65,7 +66,7 @@ def parse_dpkg_status(text: str) -> ParseResult:
         source = fields.get("Source", "").split(" ")[0]
         result.packages.append(
             Package(
-                channel="package",
+                channel=Channel.PACKAGE,
                 name=name,
                 version=fields.get("Version", ""),
                 publisher=fields.get("Maintainer", ""),

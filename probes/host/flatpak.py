@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from inventory.channels import Channel
 from probes.base import Emitter
 from probes.host.common import Package, emit_packages, read_text
 
@@ -69,7 +70,7 @@ def collect(root: Path, locus: str, out: Emitter) -> int:
             )
             packages.append(
                 Package(
-                    channel="package",
+                    channel=Channel.PACKAGE,
                     name=app_id,
                     version=_version(active, app_id, out),
                     arch=arch,

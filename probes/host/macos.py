@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from inventory.channels import Channel
 from probes.base import Emitter
 from probes.host.common import Package
 
@@ -49,7 +50,7 @@ def parse_info_plist(info: dict[str, Any]) -> Package | None:
     name = info.get("CFBundleDisplayName") or info.get("CFBundleName") or ""
     version = info.get("CFBundleShortVersionString") or info.get("CFBundleVersion") or ""
     return Package(
-        channel="package.macos",
+        channel=Channel.PACKAGE_MACOS,
         name=bundle_id,
         version=str(version),
         source="info-plist",

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
+from inventory.channels import Channel
 from probes.base import Emitter, Probe, ProbeContext
 from probes.host import apk, dpkg, flatpak, macos, rpm, snap, windows
 from probes.host.common import Package, decode, emit_packages, read_text
@@ -54,6 +55,15 @@ class HostProbe(Probe):
 
     name: ClassVar[str] = "host"
     tags: ClassVar[frozenset[str]] = frozenset({"local", "host"})
+    channels: ClassVar[frozenset[Channel]] = frozenset(
+        {
+            Channel.OS,
+            Channel.SERVICE,
+            Channel.PACKAGE,
+            Channel.PACKAGE_WINDOWS,
+            Channel.PACKAGE_MACOS,
+        }
+    )
     summary: ClassVar[str] = "Système et logiciels installés / OS and installed software"
     default_timeout: ClassVar[float] = 120.0
 
@@ -78,14 +88,16 @@ class HostProbe(Probe):
             packages, version = macos.collect(ctx.root, out)
             emit_packages(out, locus, packages)
             if version is not None:
-                out.observe("os", locus, "macos", {**version, "source": "SystemVersion.plist"})
+                out.observe(
+                    Channel.OS, locus, "macos", {**version, "source": "SystemVersion.plist"}
+                )
 
     @staticmethod
     def _linux_os(root: Path, locus: str, out: Emitter) -> None:
         for relative in OS_RELEASE_PATHS:
             text = read_text(root / relative, out)
             if text is not None:
-                out.observe("os", locus, *os_release_observation(parse_os_release(text)))
+                out.observe(Channel.OS, locus, *os_release_observation(parse_os_release(text)))
                 return
 
     @staticmethod
@@ -110,9 +122,9 @@ class HostProbe(Probe):
                 packages.extend(windows.parse_appx(items))
             elif what == "services":
                 for name, attributes in windows.parse_services(items):
-                    out.observe("service", locus, name, dict(attributes))
+                    out.observe(Channel.SERVICE, locus, name, dict(attributes))
             elif items:
                 version = windows.parse_windows_version(items[0])
                 value = windows.windows_os_value(version)
-                out.observe("os", locus, value, {**version, "source": "registry"})
+                out.observe(Channel.OS, locus, value, {**version, "source": "registry"})
         emit_packages(out, locus, merge_user_installs(packages))

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import ClassVar
 
+from inventory.channels import Channel
 from probes.base import Emitter, Probe, ProbeContext
 from probes.host import connections
 from probes.host.exports import system_program
@@ -93,6 +94,9 @@ class ProcessesProbe(Probe):
 
     name: ClassVar[str] = "processes"
     tags: ClassVar[frozenset[str]] = frozenset({"local", "host"})
+    channels: ClassVar[frozenset[Channel]] = frozenset(
+        {Channel.PROCESS, Channel.SERVICE, Channel.LISTEN, Channel.NET_REMOTE, Channel.NET_HOST}
+    )
     summary: ClassVar[str] = (
         "Processus, services et connexions / processes, services and connections"
     )
@@ -107,7 +111,7 @@ class ProcessesProbe(Probe):
     def run(self, ctx: ProbeContext, out: Emitter) -> None:
         """Observe processes, systemd services and connections of this machine."""
         for name, count in sorted(process_names(out).items()):
-            out.observe("process", ctx.hostname, name, {"count": count})
+            out.observe(Channel.PROCESS, ctx.hostname, name, {"count": count})
         for service in systemd_services(ctx.root, out):
-            out.observe("service", ctx.hostname, service, {"source": "systemd"})
+            out.observe(Channel.SERVICE, ctx.hostname, service, {"source": "systemd"})
         connections.collect(ctx.root, ctx.hostname, out)

@@ -7,6 +7,7 @@ command, see `QUERY_FORMAT`) is parsed by `parse_rpm_query`, one tab-separated l
 
 from __future__ import annotations
 
+from inventory.channels import Channel
 from probes.host.common import Package, ParseResult
 
 FIELDS = ("NAME", "EPOCH", "VERSION", "RELEASE", "ARCH", "VENDOR", "PACKAGER")
@@ -35,7 +36,7 @@ def parse_rpm_query(text: str) -> ParseResult:
             full_version = f"{epoch}:{full_version}"
         result.packages.append(
             Package(
-                channel="package",
+                channel=Channel.PACKAGE,
                 name=name,
                 version=full_version,
                 publisher=vendor or packager,

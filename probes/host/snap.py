@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from inventory.channels import Channel
 from probes.base import Emitter
 from probes.host.common import Package, emit_packages, read_text
 
@@ -41,7 +42,7 @@ def collect(root: Path, locus: str, out: Emitter) -> int:
         revision = meta.parent.parent.resolve().name
         packages.append(
             Package(
-                channel="package",
+                channel=Channel.PACKAGE,
                 name=name,
                 version=fields.get("version", ""),
                 source="snap",

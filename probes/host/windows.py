@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from inventory.channels import Channel
 from probes.host.common import Package
 from probes.host.regfile import RegistryExport
 
@@ -52,7 +53,7 @@ def parse_uninstall(export: RegistryExport) -> list[Package]:
         extra: tuple[tuple[str, JsonValue], ...] = (("system_component", True),) if hidden else ()
         packages.append(
             Package(
-                channel="package.windows",
+                channel=Channel.PACKAGE_WINDOWS,
                 name=name.strip(),
                 version=str(values.get("DisplayVersion", "")),
                 publisher=str(values.get("Publisher", "")),
@@ -82,7 +83,7 @@ def parse_appx(items: list[dict[str, Any]]) -> list[Package]:
         arch = item.get("Architecture", "")
         packages.append(
             Package(
-                channel="package.windows",
+                channel=Channel.PACKAGE_WINDOWS,
                 name=name,
                 version=str(item.get("Version", "")),
                 publisher=_publisher(str(item.get("Publisher", ""))),

@@ -8,27 +8,30 @@ from typing import ClassVar
 
 from agent.orchestrator import PlannedProbe, run_probes
 from inventory import ProbeStatus
+from inventory.channels import Channel
 from probes.base import Emitter, Probe, ProbeContext
 
 
 class GoodProbe(Probe):
     name: ClassVar[str] = "good"
     tags: ClassVar[frozenset[str]] = frozenset({"test"})
+    channels: ClassVar[frozenset[Channel]] = frozenset(Channel)
     summary: ClassVar[str] = "finds two things"
 
     def run(self, ctx: ProbeContext, out: Emitter) -> None:
-        out.observe("package", ctx.hostname, "libreoffice-core", {"version": "4:7.4"})
-        out.observe("package", ctx.hostname, "firefox-esr")
-        out.observe("package", ctx.hostname, "firefox-esr")  # duplicates are recorded once
+        out.observe(Channel.PACKAGE, ctx.hostname, "libreoffice-core", {"version": "4:7.4"})
+        out.observe(Channel.PACKAGE, ctx.hostname, "firefox-esr")
+        out.observe(Channel.PACKAGE, ctx.hostname, "firefox-esr")  # duplicates are recorded once
 
 
 class RaisingProbe(Probe):
     name: ClassVar[str] = "raising"
     tags: ClassVar[frozenset[str]] = frozenset({"test"})
+    channels: ClassVar[frozenset[Channel]] = frozenset(Channel)
     summary: ClassVar[str] = "finds one thing then breaks"
 
     def run(self, ctx: ProbeContext, out: Emitter) -> None:
-        out.observe("process", ctx.hostname, "zoom")
+        out.observe(Channel.PROCESS, ctx.hostname, "zoom")
         out.note("/var/lib/dpkg/status: tronqué / truncated")
         raise RuntimeError("base de paquets corrompue")
 
@@ -36,18 +39,20 @@ class RaisingProbe(Probe):
 class HangingProbe(Probe):
     name: ClassVar[str] = "hanging"
     tags: ClassVar[frozenset[str]] = frozenset({"test"})
+    channels: ClassVar[frozenset[Channel]] = frozenset(Channel)
     summary: ClassVar[str] = "finds one thing then hangs forever"
     release: ClassVar[threading.Event] = threading.Event()
 
     def run(self, ctx: ProbeContext, out: Emitter) -> None:
-        out.observe("dns.mx", "exemple.fr", "mx1.mail.ovh.net")
+        out.observe(Channel.DNS_MX, "exemple.fr", "mx1.mail.ovh.net")
         self.release.wait()  # never set by the test: the thread is abandoned
-        out.observe("dns.mx", "exemple.fr", "too-late.example")
+        out.observe(Channel.DNS_MX, "exemple.fr", "too-late.example")
 
 
 class UnavailableProbe(Probe):
     name: ClassVar[str] = "unavailable"
     tags: ClassVar[frozenset[str]] = frozenset({"test"})
+    channels: ClassVar[frozenset[Channel]] = frozenset(Channel)
     summary: ClassVar[str] = "cannot run here"
 
     def unavailable(self, ctx: ProbeContext) -> str | None:
@@ -91,14 +96,43 @@ def test_failures_and_hangs_are_recorded_and_the_scan_finishes() -> None:
 def test_probes_run_concurrently() -> None:
     class Sleeper(Probe):
         tags: ClassVar[frozenset[str]] = frozenset({"test"})
+        channels: ClassVar[frozenset[Channel]] = frozenset(Channel)
         summary: ClassVar[str] = "sleeps"
 
         def run(self, ctx: ProbeContext, out: Emitter) -> None:
             time.sleep(0.5)
-            out.observe("host", ctx.hostname, self.name)
+            out.observe(Channel.HOST, ctx.hostname, self.name)
 
     sleepers = [type(f"S{i}", (Sleeper,), {"name": f"sleeper-{i}"})() for i in range(4)]
     started = time.monotonic()
     result = run_probes([PlannedProbe(p, 5.0) for p in sleepers], ProbeContext())
     assert time.monotonic() - started < 1.5  # four half-second probes, not two seconds
     assert result.complete and len(result.observations) == 4
+
+
+class StrayProbe(Probe):
+    """Declares the package channel, then emits on the DNS one."""
+
+    name: ClassVar[str] = "stray"
+    tags: ClassVar[frozenset[str]] = frozenset({"test"})
+    channels: ClassVar[frozenset[Channel]] = frozenset({Channel.PACKAGE})
+    summary: ClassVar[str] = "emits where it said it would not"
+    remaining: ClassVar[list[float | None]] = []
+
+    def run(self, ctx: ProbeContext, out: Emitter) -> None:
+        self.remaining.append(out.remaining())
+        out.observe(Channel.PACKAGE, ctx.hostname, "libreoffice-core")
+        out.observe(Channel.DNS_MX, "exemple.fr", "mx1.mail.ovh.net")
+
+
+def test_an_undeclared_channel_fails_the_probe_loudly_and_keeps_what_came_before() -> None:
+    result = run_probes([PlannedProbe(StrayProbe(), 7.0)], ProbeContext(hostname="mairie-pc"))
+
+    (run,) = result.runs
+    assert run.status is ProbeStatus.FAILED
+    assert run.error is not None
+    assert "UndeclaredChannelError" in run.error and "'dns.mx'" in run.error
+    assert [o.value for o in result.observations] == ["libreoffice-core"]
+    # the probe is told its own deadline: the planned timeout, counted from its start
+    (remaining,) = StrayProbe.remaining
+    assert remaining is not None and 6.0 < remaining <= 7.0

@@ -115,15 +115,17 @@ def test_unwritable_output_fails_before_scanning(
 
 FAILING_PROBE_MODULE = """
 from typing import ClassVar
+from inventory.channels import Channel
 from probes.base import Emitter, Probe, ProbeContext
 
 class BrokenProbe(Probe):
     name: ClassVar[str] = "broken"
     tags: ClassVar[frozenset[str]] = frozenset({"test"})
+    channels: ClassVar[frozenset[Channel]] = frozenset({Channel.PROCESS})
     summary: ClassVar[str] = "always fails"
 
     def run(self, ctx: ProbeContext, out: Emitter) -> None:
-        out.observe("process", ctx.hostname, "zoom")
+        out.observe(Channel.PROCESS, ctx.hostname, "zoom")
         raise OSError("lecture impossible")
 """
 

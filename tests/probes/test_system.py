@@ -32,7 +32,7 @@ def test_parse_os_release_handles_quotes_comments_and_junk() -> None:
 def test_probe_reads_os_release_under_the_system_root(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "os-release").write_text(DEBIAN_12, encoding="utf-8")
-    out = Emitter("system")
+    out = Emitter("system", SystemProbe.channels)
     SystemProbe().run(ProbeContext(root=tmp_path, hostname="mairie-pc"), out)
     os_obs = [o for o in out.observations if o.channel == "os"]
     assert len(os_obs) == 1
@@ -44,13 +44,13 @@ def test_probe_reads_os_release_under_the_system_root(tmp_path: Path) -> None:
 
 
 def test_probe_falls_back_to_platform_without_os_release(tmp_path: Path) -> None:
-    out = Emitter("system")
+    out = Emitter("system", SystemProbe.channels)
     SystemProbe().run(ProbeContext(root=tmp_path, hostname="h"), out)
     os_obs = [o for o in out.observations if o.channel == "os"]
     assert os_obs[0].attributes["source"] == "platform"
 
 
 def test_probe_on_this_machine() -> None:
-    out = Emitter("system")
+    out = Emitter("system", SystemProbe.channels)
     SystemProbe().run(ProbeContext(hostname="this"), out)
     assert any(o.channel == "os" and o.value for o in out.observations)

@@ -25,7 +25,7 @@ def run_host() -> RunHost:
     """Run the host probe on a root; `captured` (default root/captured) answers the commands."""
 
     def run(root: Path, captured: Path | None = None, hostname: str = "poste-1") -> Emitter:
-        out = Emitter("host")
+        out = Emitter("host", HostProbe.channels)
         exports = CapturedExports(captured if captured is not None else root / "captured")
         HostProbe(exports).run(ProbeContext(root=root, hostname=hostname), out)
         return out

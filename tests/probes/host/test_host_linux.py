@@ -137,7 +137,7 @@ def test_live_rpm_database_is_queried(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    out = Emitter("host")
+    out = Emitter("host", HostProbe.channels)
     HostProbe(LiveExports(root)).run(ProbeContext(root=root, hostname="srv"), out)
     demo = by_value(out, "package")["tiebreak-demo"]
     assert demo.attributes == {
@@ -284,7 +284,7 @@ def test_this_machine() -> None:
     from probes.base import ProbeContext
     from probes.host.probe import HostProbe
 
-    out = Emitter("host")
+    out = Emitter("host", HostProbe.channels)
     HostProbe().run(ProbeContext(hostname="this"), out)
     packages = by_value(out, "package")
     assert len(packages) >= 100

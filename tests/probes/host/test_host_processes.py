@@ -42,7 +42,7 @@ def test_probe_sees_this_process_and_its_listening_port(
     loopback_pair: tuple[socket.socket, socket.socket],
 ) -> None:
     server, _client = loopback_pair
-    out = Emitter("processes")
+    out = Emitter("processes", ProcessesProbe.channels)
     ProcessesProbe().run(ProbeContext(hostname="this"), out)
     me = psutil.Process().name().lower()
     processes = {o.value: o for o in out.observations if o.channel == "process"}
@@ -62,7 +62,7 @@ def test_outbound_connections_aggregated_per_address_and_named_from_hosts(
 ) -> None:
     """A real connection read by psutil, its peer rewritten to a cloud address (data only)."""
     server, client = loopback_pair
-    out = Emitter("processes")
+    out = Emitter("processes", ProcessesProbe.channels)
     connections = read_connections(out)
     assert connections is not None
     mine = next(c for c in connections if c.local_port == client.getsockname()[1])
@@ -101,13 +101,18 @@ def test_systemd_unit_listings() -> None:
 
 
 def test_running_systemd_services_under_a_root(tmp_path: Path) -> None:
-    assert systemd_services(tmp_path, Emitter("processes")) == []  # systemd not running there
+    assert (
+        systemd_services(tmp_path, Emitter("processes", ProcessesProbe.channels)) == []
+    )  # systemd not running there
     units = tmp_path / "run/systemd/units"
     units.mkdir(parents=True)
     (tmp_path / "run/systemd/system").mkdir()
     for name in ("invocation:cron.service", "invocation:ssh.service", "invocation:init.scope"):
         (units / name).symlink_to("0123456789abcdef")
-    assert systemd_services(tmp_path, Emitter("processes")) == ["cron", "ssh"]
+    assert systemd_services(tmp_path, Emitter("processes", ProcessesProbe.channels)) == [
+        "cron",
+        "ssh",
+    ]
 
 
 def test_processes_probe_refuses_another_root(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ def test_live_exports_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("FIXTURE", str(WINDOWS))
     monkeypatch.setenv("FIXTURE_LOG", str(log))
     monkeypatch.setattr(sys, "platform", "win32")
-    out = Emitter("host")
+    out = Emitter("host", HostProbe.channels)
     HostProbe(LiveExports(tmp_path / "root")).run(ProbeContext(root=tmp_path / "root"), out)
     packages = by_value(out, "package.windows")
     assert packages["Zoom"].attributes["users"] == 2  # the one export answered holds two hives

@@ -1,0 +1,97 @@
+"""Evidence channels: the one list of kinds of evidence a probe may emit.
+
+An observation's channel says what its value is. Matcher channels are the ones the catalog's
+matchers listen to: an observation there that no matcher recognises is listed as unidentified, for a
+person to classify. Informational channels carry context (a host's identity, a listening socket, a
+DNS error, a directory's counts) that no matcher reads. Each probe declares the channels it emits
+(`probes.base.Probe.channels`); emitting another one is a programming error. An observation on a
+channel missing from this list (an inventory from a newer agent, an import) is reported by the
+engine, never dropped silently. `docs/catalog.md` documents each channel.
+
+Imports nothing from tiebreak.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Channel(StrEnum):
+    """Every evidence channel; the value of an observation is described beside each."""
+
+    # -- the machine the agent runs on (host and processes probes) ------------------------------
+    HOST = "host"  # informational: the machine's name (attributes: machine id, platform)
+    OS = "os"  # os-release ID ("debian"), "windows", "macos"
+    PACKAGE = "package"  # Linux package name: dpkg, rpm, apk, snap, flatpak app id
+    PACKAGE_WINDOWS = "package.windows"  # Windows Uninstall DisplayName or AppX package name
+    PACKAGE_MACOS = "package.macos"  # macOS bundle identifier
+    PROCESS = "process"  # executable name, lower-case ("teams.exe", "zoom")
+    SERVICE = "service"  # service name (systemd unit without ".service", Windows service)
+    LISTEN = "listen"  # informational: "address:port/protocol" a local process listens on
+    NET_REMOTE = "net.remote"  # remote address of an established connection
+    NET_HOST = "net.host"  # remote host name of a connection (cloud endpoint)
+    # -- network services ------------------------------------------------------------------------
+    NMAP_SERVICE = "nmap.service"  # nmap product string ("OpenSSH", "Microsoft IIS httpd")
+    NMAP_CPE = "nmap.cpe"  # CPE from nmap, "cpe:/a:openbsd:openssh:9.2p1"
+    HTTP_HEADER = "http.header"  # "name: value", lower-case name ("server: Microsoft-IIS/10.0")
+    # -- DNS (dns probe) -------------------------------------------------------------------------
+    DNS_MX = "dns.mx"  # MX host name
+    DNS_NS = "dns.ns"  # NS host name
+    DNS_SPF = "dns.spf"  # domain of an SPF include: or redirect=
+    DNS_TXT = "dns.txt"  # a whole TXT string at the apex ("MS=ms12345678")
+    DNS_CNAME = "dns.cname"  # CNAME target (attribute `name`: the owner name)
+    DNS_SRV = "dns.srv"  # SRV target host
+    DNS_DKIM = "dns.dkim"  # DKIM selector's CNAME target
+    DNS_DMARC = "dns.dmarc"  # domain receiving DMARC rua/ruf reports
+    DNS_CAA = "dns.caa"  # CA domain of a CAA issue/issuewild record
+    DNS_A = "dns.a"  # IPv4 or IPv6 address of the apex, www or an MX host
+    DNS_SOA = "dns.soa"  # informational: the zone's primary server and contact
+    DNS_DMARC_POLICY = "dns.dmarc-policy"  # informational: the DMARC record itself
+    DNS_MTA_STS = "dns.mta-sts"  # informational: the MTA-STS TXT record
+    DNS_TLS_RPT = "dns.tls-rpt"  # informational: the TLS-RPT TXT record
+    DNS_ERROR = "dns.error"  # informational: a question that got no usable answer
+    # -- directory (directory probe) -------------------------------------------------------------
+    LDAP_ROOTDSE = "ldap.rootdse"  # "attribute=value" from the rootDSE ("vendorName=Samba Team")
+    LDAP_CAPABILITY = "ldap.capability"  # an OID from supportedCapabilities / supportedControl
+    LDAP_OS = "ldap.os"  # computers' operatingSystem and version ("Windows 11 Pro 10.0 (22631)")
+    LDAP_CLASS = "ldap.class"  # objectClass of product objects found ("pKIEnrollmentService")
+    # a product's well-known container, relative to its naming context: "CN=ADFS,CN=Microsoft,…"
+    LDAP_CONTAINER = "ldap.container"
+    LDAP_SCHEMA = "ldap.schema"  # a schema extension's attribute name ("ms-Exch-Schema-Version-Pt")
+    LDAP_ACCOUNT = "ldap.account"  # a product's service account name ("MSOL_0123456789ab")
+    LDAP_COUNT = "ldap.count"  # informational: "users", "groups", "computers"… (attribute count)
+    LDAP_SERVER = "ldap.server"  # informational: the server read (host; attributes: naming
+    # contexts, functional levels, how the connection was protected, whether TLS was verified)
+
+
+INFORMATIONAL: Final = frozenset(
+    {
+        Channel.HOST,
+        Channel.LISTEN,
+        Channel.DNS_SOA,
+        Channel.DNS_DMARC_POLICY,
+        Channel.DNS_MTA_STS,
+        Channel.DNS_TLS_RPT,
+        Channel.DNS_ERROR,
+        Channel.LDAP_COUNT,
+        Channel.LDAP_SERVER,
+    }
+)
+"""Channels that carry context: no matcher listens to them, nothing there is unidentified."""
+
+MATCHABLE: Final = frozenset(Channel) - INFORMATIONAL
+"""Channels the catalog's matchers may listen to."""
+
+IP_CHANNELS: Final = frozenset({Channel.DNS_A, Channel.NET_REMOTE})
+"""Channels whose value is an IP address, the only ones `cidr` matchers may listen to."""
+
+COUNTED: Final = frozenset({Channel.LDAP_OS})
+"""Channels whose observations stand for several machines (attribute `count`): the engine adds
+the counts up on the finding, as `devices` (workstation products) or `servers` (the others)."""
+
+COUNT_ATTRIBUTE: Final = "count"
+"""The observation attribute holding how many machines or accounts an observation stands for."""
+
+KNOWN: Final = frozenset(channel.value for channel in Channel)
+"""Every channel's name, for checking observations that arrive as plain strings."""
