@@ -61,6 +61,11 @@ def error(message: str) -> None:
     print(f"tiebreak: {message}", file=sys.stderr)
 
 
+def warn(message: str) -> None:
+    """Print a warning on stderr: the command goes on."""
+    print(f"tiebreak: {t('attention', 'warning')}: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tiebreak` console script."""
     parser = build_parser()

@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from inventory import OrganisationType, siren_is_valid
@@ -193,6 +194,8 @@ DnsTimeout = Annotated[float, BeforeValidator(_seconds(DNS_TIMEOUT_MAX))]
 ProbeTimeout = Annotated[float, BeforeValidator(_seconds(PROBE_TIMEOUT_MAX))]
 Port = Annotated[int, BeforeValidator(_integer(1, 65535))]
 Retries = Annotated[int, BeforeValidator(_integer(0, 5))]
+PageSize = Annotated[int, BeforeValidator(_integer(1, 1000))]
+DirectoryTimeout = Annotated[float, BeforeValidator(_seconds(300.0))]
 
 
 class ScopeConfig(_Section):
@@ -228,21 +231,61 @@ class DirectoryConfig(_Section):
     """`[directory]`: the LDAP / Active Directory to read."""
 
     url: str
-    bind_dn: str | None = None
+    bind_dn: str | None = Field(default=None, min_length=1, max_length=1000)
     password_file: Path | None = None
-    password_env: str | None = None
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    starttls: bool = True
+    ca_file: Path | None = None
+    insecure: bool = False
+    page_size: PageSize = 500
+    timeout: DirectoryTimeout = 15.0
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return _check_url(value, ("ldap", "ldaps"))
 
+    @model_validator(mode="after")
+    def _credentials(self) -> DirectoryConfig:
+        secrets = [self.password_file is not None, self.password_env is not None]
+        if all(secrets):
+            raise ValueError(
+                "password_file et password_env s'excluent : gardez-en un / password_file and "
+                "password_env exclude each other: keep one"
+            )
+        if self.bind_dn is not None and not any(secrets):
+            raise ValueError(
+                "bind_dn demande password_file (fichier en mode 600) ou password_env / bind_dn "
+                "needs password_file (a file of mode 600) or password_env"
+            )
+        if self.bind_dn is None and any(secrets):
+            raise ValueError("un mot de passe sans bind_dn / a password without bind_dn")
+        if (
+            self.bind_dn is not None
+            and self.url.lower().startswith("ldap://")
+            and not self.starttls
+            and not self.insecure
+        ):
+            raise ValueError(
+                "starttls = false avec bind_dn enverrait le mot de passe en clair : utilisez "
+                "ldaps:// ou StartTLS / starttls = false with bind_dn would send the password "
+                "in clear: use ldaps:// or StartTLS"
+            )
+        return self
+
     def password(self) -> str | None:
-        """Read the bind password from its file or environment variable, never from the TOML."""
+        """Read the bind password from its file (mode 600) or environment variable, never from
+        the TOML."""
         if self.password_file is not None:
-            return read_secret_file(self.password_file)
+            return read_secret_file(self.password_file, private=True)
         if self.password_env:
-            return os.environ.get(self.password_env)
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise OSError(
+                    f"variable d'environnement {self.password_env} absente / environment "
+                    f"variable {self.password_env} is not set ([directory] password_env)"
+                )
+            return value
         return None
 
 
@@ -509,12 +552,26 @@ def _read_trusted(path: Path) -> bytes:
         return handle.read()
 
 
-def read_secret_file(path: Path) -> str:
+def read_secret_file(path: Path, private: bool = False) -> str:
     """A secret (bind password, agent token) from its file, stripped of surrounding whitespace.
 
     As root, the file is refused (UntrustedFileError, an OSError) when another user owns it or
-    can change it or a directory above it: read secrets through this, right before use.
+    can change it or a directory above it: read secrets through this, right before use. With
+    `private`, a file that its group or others may read is refused too (`chmod 600`).
     """
+    if private:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise OSError(f"{path}: {exc.strerror}") from None
+        if mode & 0o077:
+            raise UntrustedFileError(
+                [
+                    f"{path} : lisible par d'autres que son propriétaire (mode "
+                    f"{stat.S_IMODE(mode):o}) ; faites chmod 600 / readable by others than its "
+                    "owner: run chmod 600"
+                ]
+            )
     return _read_trusted(path).decode("utf-8").strip()
 
 

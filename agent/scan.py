@@ -70,10 +70,16 @@ def probe_context(config: Config, root: Path = Path("/")) -> ProbeContext:
     """What the probes may look at, from the configuration."""
     directory = None
     if config.directory is not None:
+        section = config.directory
         directory = DirectorySettings(
-            url=config.directory.url,
-            bind_dn=config.directory.bind_dn,
-            password=config.directory.password(),
+            url=section.url,
+            bind_dn=section.bind_dn,
+            password=section.password(),
+            starttls=section.starttls,
+            ca_file=section.ca_file,
+            insecure=section.insecure,
+            page_size=section.page_size,
+            timeout=section.timeout,
         )
     return ProbeContext(
         root=root,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.commands import add_config_option, catalog_ready, external
 from agent.i18n import t
+
+if TYPE_CHECKING:
+    from agent.config import DirectoryConfig
 
 
 def register(commands: Any) -> None:
@@ -62,6 +65,27 @@ def register(commands: Any) -> None:
     scan.set_defaults(handler=_scan)
 
 
+def _check_directory(section: DirectoryConfig) -> None:
+    """Read the bind password before scanning (a bad secret stops the scan, naming the key) and
+    warn about an unverified certificate."""
+    from agent.cli import warn
+
+    try:
+        section.password()
+    except OSError as exc:
+        key = "password_file" if section.password_file is not None else "password_env"
+        raise OSError(f"[directory] {key}: {exc}") from None
+    if section.insecure:
+        warn(
+            t(
+                "[directory] insecure = true : le certificat de l'annuaire ne sera pas vérifié ; "
+                "c'est noté dans l'inventaire",
+                "[directory] insecure = true: the directory's certificate will not be verified; "
+                "the inventory records it",
+            )
+        )
+
+
 def _scan(args: argparse.Namespace) -> int:
     if args.external or args.domains is not None:
         return external.run(args)
@@ -78,6 +102,8 @@ def _scan(args: argparse.Namespace) -> int:
     output: Path = args.output or default_output(config)
     try:
         check_writable(output)
+        if config.directory is not None and any(p.probe.name == "directory" for p in plan):
+            _check_directory(config.directory)
         if args.send:
             from agent.sender import check_ready
 

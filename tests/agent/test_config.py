@@ -102,7 +102,10 @@ def test_missing_required_key_and_all_problems_reported_together(tmp_path: Path)
 
 
 def test_missing_secret_file_is_named(tmp_path: Path) -> None:
-    text = GOOD + '\n[directory]\nurl = "ldap://127.0.0.1:3389"\npassword_file = "nope.txt"\n'
+    text = (
+        GOOD + '\n[directory]\nurl = "ldap://127.0.0.1:3389"\n'
+        'bind_dn = "cn=lecteur,dc=exemple,dc=fr"\npassword_file = "nope.txt"\n'
+    )
     message = _problems(tmp_path, text)
     assert "[directory] password_file: fichier introuvable / file not found: nope.txt" in message
 
@@ -110,7 +113,11 @@ def test_missing_secret_file_is_named(tmp_path: Path) -> None:
 def test_effective_configuration_masks_the_password(tmp_path: Path) -> None:
     secret = tmp_path / "ldap-password"
     secret.write_text("s3cr3t-Ldap!\n", encoding="utf-8")
-    text = GOOD + f'\n[directory]\nurl = "ldap://127.0.0.1:3389"\npassword_file = "{secret}"\n'
+    secret.chmod(0o600)
+    text = (
+        GOOD + '\n[directory]\nurl = "ldap://127.0.0.1:3389"\n'
+        f'bind_dn = "cn=lecteur,dc=exemple,dc=fr"\npassword_file = "{secret}"\n'
+    )
     _, config = load_config(_write(tmp_path, text))
     assert config.directory is not None and config.directory.password() == "s3cr3t-Ldap!"
     shown = str(effective(config))

@@ -166,7 +166,10 @@ def test_untrusted_token_password_or_ca_file_is_refused(
     elif key == "ca_bundle":
         config = _with_server(etc, token, f'ca_bundle = "{target}"\n')
     else:
-        ldap = f'\n[directory]\nurl = "ldap://127.0.0.1:3389"\npassword_file = "{target}"\n'
+        ldap = (
+            '\n[directory]\nurl = "ldap://127.0.0.1:3389"\n'
+            f'bind_dn = "cn=lecteur,dc=exemple,dc=fr"\npassword_file = "{target}"\n'
+        )
         config = _file(etc, "agent.toml", GOOD + ldap, 0o644)
     message = _refused(config)
     section = "[directory]" if key == "password_file" else "[server]"
