@@ -48,7 +48,10 @@ UNIT_WORDS = {
 COUNT_WORDS: dict[str, tuple[str, str]] = {
     "person": ("nombre saisi par une personne", "count entered by a person"),
     "directory": ("comptes actifs de l'annuaire", "enabled directory accounts"),
-    "fleet": ("machines de l'inventaire de parc", "machines in the fleet inventory"),
+    "fleet": (
+        "machines comptées par l'annuaire ou l'inventaire de parc",
+        "machines counted by the directory or the fleet inventory",
+    ),
     "evidence": ("emplacements où le produit a été vu", "places where the product was seen"),
     "organisation": ("une organisation", "one organisation"),
 }
