@@ -366,6 +366,13 @@ def _explain(args: argparse.Namespace) -> int:
             f"  {finding.product} @ {shown(finding.locus)}: {finding.jurisdiction.value}, "
             f"{finding.confidence.value}, {finding.usage.value}{implied}"
         )
+    for channel, count in sorted(analysis.unknown_channels.items()):
+        print(
+            t(
+                f"canal inconnu de cette version : {shown(channel)} ({count} observation(s))",
+                f"channel unknown to this version: {shown(channel)} ({count} observation(s))",
+            )
+        )
     if unmatched:
         print(t("non reconnues :", "unidentified:"))
         for observation in unmatched:

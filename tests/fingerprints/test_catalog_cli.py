@@ -93,6 +93,7 @@ def test_explain_reads_observations_and_inventories(
     observations = [
         {"channel": "dns.mx", "locus": "commune.fr", "value": "x.mail.protection.outlook.com"},
         {"channel": "package", "locus": "poste1", "value": "evil\x1b[31m"},
+        {"channel": "fleet.bios", "locus": "poste1", "value": "Dell Inc."},
     ]
     source = tmp_path / "observations.json"
     source.write_text(json.dumps({"observations": observations}))
@@ -104,6 +105,7 @@ def test_explain_reads_observations_and_inventories(
     )
     assert "non reconnues :" in out
     assert "evil\\x1b[31m" in out and "\x1b" not in out
+    assert "canal inconnu de cette version : fleet.bios (1 observation(s))" in out
 
 
 def test_explain_bad_input_exits_2(
