@@ -33,7 +33,7 @@ import datetime
 import gc
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -45,8 +45,19 @@ from fingerprints.jurisdiction import Control, resolve
 from fingerprints.schema import Product
 from fingerprints.scoring import ScoringConfig, default_scoring, organisation_indexes, score
 from inventory import Category, Confidence, Finding, Observation, Usage
-from inventory.channels import COUNT_ATTRIBUTE, COUNTED, KNOWN, MATCHABLE, Channel
+from inventory.channels import (
+    ADDRESSES_ATTRIBUTE,
+    COUNT_ATTRIBUTE,
+    COUNTED,
+    KNOWN,
+    MATCHABLE,
+    Channel,
+)
 from inventory.models import safe_text
+
+RELEASE_CHANNELS = frozenset({Channel.LDAP_OS, Channel.NMAP_SERVICE})
+"""Counted channels whose value names a release or a product version: one line each on the
+finding (`systems`); the others (CPEs, headers, titles) only add to the machine count."""
 
 DIRECTORY_DOMAIN = "annuaire-identite"
 """Domain of the identity directories that a directory's counts (`ldap.count`) belong to."""
@@ -74,6 +85,42 @@ def finding_id(product: str, locus: str) -> str:
     return "f-" + digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """What a counted observation stands for: how many machines, which ones when known."""
+
+    channel: str
+    release: str
+    count: int
+    addresses: frozenset[str] | None
+
+    @classmethod
+    def of(cls, observation: Observation) -> _Counted | None:
+        if observation.channel not in COUNTED:
+            return None
+        count = observation.attributes.get(COUNT_ATTRIBUTE)
+        if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+            return None
+        listed = observation.attributes.get(ADDRESSES_ATTRIBUTE)
+        addresses = (
+            frozenset(a for a in listed if isinstance(a, str)) if isinstance(listed, list) else None
+        )
+        return cls(observation.channel, observation.value, count, addresses or None)
+
+
+def _machines(counted: Iterable[_Counted]) -> int:
+    """How many machines a finding's counted evidence stands for. The same machines show on
+    several channels (a service, its CPE, its Server header): with addresses, the union is
+    counted; without, the channels' sums, of which the largest."""
+    entries = list(counted)
+    if all(entry.addresses is not None for entry in entries):
+        return len(frozenset().union(*(entry.addresses or () for entry in entries)))
+    sums: Counter[str] = Counter()
+    for entry in entries:
+        sums[entry.channel] += entry.count
+    return max(sums.values())
+
+
 @dataclass(slots=True)
 class _Draft:
     """Evidence gathered for one product at one locus."""
@@ -85,28 +132,23 @@ class _Draft:
     version: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     implied_by: str | None = None
-    counted: dict[str, tuple[str, int]] = field(default_factory=dict)  # id: (release, count)
+    counted: dict[str, _Counted] = field(default_factory=dict)  # by observation id
 
     def add(self, observation: Observation, ref: MatcherRef, captured: Mapping[str, str]) -> None:
-        if observation.channel in COUNTED:
-            # Many releases add up on one finding: no single version, one line per release.
-            count = observation.attributes.get(COUNT_ATTRIBUTE)
-            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
-                self.counted[observation.id] = (observation.value, count)
-            self.evidence[observation.id] = None
-            self.matched[ref.label] = None
-            self._confidence(ref)
-            return
         self.evidence[observation.id] = None
         self.matched[ref.label] = None
         self._confidence(ref)
+        counted = _Counted.of(observation)
+        if counted is not None:
+            # Many machines, often many releases, add up on one finding: no single version.
+            self.counted[observation.id] = counted
         if captured:
             for name, text in captured.items():
-                if name == "version":
-                    self.version = self.version or text
-                else:
+                if name != "version":
                     self.attributes.setdefault(name, text)
-        if self.version is None:
+                elif counted is None:
+                    self.version = self.version or text
+        if counted is None and self.version is None:
             version = observation.attributes.get("version")
             if isinstance(version, str | int | float) and not isinstance(version, bool):
                 self.version = str(version)
@@ -252,8 +294,10 @@ class Engine:
             return counts
         if draft.counted:
             systems: list[JsonValue] = []
-            total = unsupported = 0
-            for release, count in sorted(draft.counted.values(), key=lambda item: -item[1]):
+            unsupported = 0
+            releases = [c for c in draft.counted.values() if c.channel in RELEASE_CHANNELS]
+            for entry in sorted(releases, key=lambda entry: -entry.count):
+                release, count = entry.release, entry.count
                 line: dict[str, JsonValue] = {"release": safe_text(release), "count": count}
                 end = product.support_end(release)
                 if end is not None:
@@ -265,10 +309,10 @@ class Engine:
                     }
                     unsupported += count if ended else 0
                 systems.append(line)
-                total += count
             name = "devices" if product.category is Category.POSTE_DE_TRAVAIL else "servers"
-            counts[name] = total
-            counts["systems"] = systems
+            counts[name] = _machines(draft.counted.values())
+            if systems:
+                counts["systems"] = systems
             if unsupported:
                 counts["unsupported"] = unsupported
         if directory and product.domain == DIRECTORY_DOMAIN:

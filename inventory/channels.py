@@ -32,9 +32,11 @@ class Channel(StrEnum):
     NET_REMOTE = "net.remote"  # remote address of an established connection
     NET_HOST = "net.host"  # remote host name of a connection (cloud endpoint)
     # -- network services ------------------------------------------------------------------------
+    NMAP_HOST = "nmap.host"  # informational: a live host's address (attributes: name, open ports)
     NMAP_SERVICE = "nmap.service"  # nmap product string ("OpenSSH", "Microsoft IIS httpd")
     NMAP_CPE = "nmap.cpe"  # CPE from nmap, "cpe:/a:openbsd:openssh:9.2p1"
     HTTP_HEADER = "http.header"  # "name: value", lower-case name ("server: Microsoft-IIS/10.0")
+    HTTP_TITLE = "http.title"  # a web page's HTML title ("IIS Windows Server", "FortiGate")
     # -- DNS (dns probe) -------------------------------------------------------------------------
     DNS_MX = "dns.mx"  # MX host name
     DNS_NS = "dns.ns"  # NS host name
@@ -69,6 +71,7 @@ INFORMATIONAL: Final = frozenset(
     {
         Channel.HOST,
         Channel.LISTEN,
+        Channel.NMAP_HOST,
         Channel.DNS_SOA,
         Channel.DNS_DMARC_POLICY,
         Channel.DNS_MTA_STS,
@@ -86,9 +89,21 @@ MATCHABLE: Final = frozenset(Channel) - INFORMATIONAL
 IP_CHANNELS: Final = frozenset({Channel.DNS_A, Channel.NET_REMOTE})
 """Channels whose value is an IP address, the only ones `cidr` matchers may listen to."""
 
-COUNTED: Final = frozenset({Channel.LDAP_OS})
-"""Channels whose observations stand for several machines (attribute `count`): the engine adds
-the counts up on the finding, as `devices` (workstation products) or `servers` (the others)."""
+COUNTED: Final = frozenset(
+    {
+        Channel.LDAP_OS,
+        Channel.NMAP_SERVICE,
+        Channel.NMAP_CPE,
+        Channel.HTTP_HEADER,
+        Channel.HTTP_TITLE,
+    }
+)
+"""Channels whose observations may stand for several machines (attribute `count`, and `addresses`
+when the machines have one): the engine counts them on the finding, as `devices` (workstation
+products) or `servers` (the others)."""
+
+ADDRESSES_ATTRIBUTE: Final = "addresses"
+"""The observation attribute listing the addresses of the machines an observation stands for."""
 
 COUNT_ATTRIBUTE: Final = "count"
 """The observation attribute holding how many machines or accounts an observation stands for."""
