@@ -20,7 +20,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -138,11 +138,15 @@ def _integer(least: int, most: int) -> Callable[[Any], int]:
 
 
 def _check_cidr(value: str) -> str:
+    from probes.scope import ScopeError, parse_network
+
+    if not isinstance(value, str):
+        raise ValueError(f"CIDR attendu / CIDR expected, pas / not {_show(value)}")
     try:
-        return str(ipaddress.ip_network(value, strict=False))
-    except ValueError:
+        return str(parse_network(value, "CIDR"))
+    except ScopeError as exc:
         raise ValueError(
-            f"CIDR invalide / invalid CIDR {value!r} (ex. 127.0.0.0/8, ::1/128)"
+            f"CIDR invalide / invalid CIDR {value!r} (ex. 127.0.0.0/8, ::1/128) — {exc}"
         ) from None
 
 
@@ -204,6 +208,49 @@ class ScopeConfig(_Section):
     domains: list[DomainName] = Field(default_factory=list)
     networks: list[Cidr] = Field(default_factory=list)
     exclude: list[Cidr] = Field(default_factory=list)
+    allow_public: bool = False
+
+    @model_validator(mode="after")
+    def _targets(self) -> ScopeConfig:
+        from probes.scope import ScopeError, targets
+
+        if self.networks:
+            try:
+                targets(self.networks, self.exclude, self.allow_public, limit=None)
+            except ScopeError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+PortRange = Annotated[str | int, AfterValidator(lambda value: _check_ports(value))]
+
+
+def _check_ports(value: str | int) -> str:
+    """A port (22) or a range ("8000-8100") of 1 to 65535, as nmap's -p reads it."""
+    text = str(value)
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError:
+        raise ValueError(
+            f'port ou plage attendu (22, "8000-8100") / port or range expected, pas / not '
+            f"{_show(value)}"
+        ) from None
+    if isinstance(value, bool) or not 1 <= first <= last <= 65535:
+        raise ValueError(f"port hors de 1 à 65535 / port outside 1 to 65535: {_show(value)}")
+    return f"{first}-{last}" if last != first else str(first)
+
+
+class NmapConfig(_Section):
+    """`[nmap]`: how the network service probe scans `[scope] networks`."""
+
+    tcp_ports: list[PortRange] | None = None  # None: the probe's list for vendor identification
+    udp_ports: list[PortRange] | None = None  # UDP needs root; None: the probe's list
+    max_rate: Annotated[int, BeforeValidator(_integer(1, 10_000))] = 300
+    host_timeout: Annotated[float, BeforeValidator(_seconds(3600.0))] = 300.0
+    scan_type: Literal["syn", "connect"] = "syn"  # as root; without root, always connect
+    version_intensity: Annotated[int, BeforeValidator(_integer(0, 9))] | None = None
+    reverse_dns: bool = False
 
 
 def valid_label(label: str) -> bool:
@@ -318,6 +365,7 @@ class Config(_Section):
     scope: ScopeConfig = Field(default_factory=ScopeConfig)
     dns: DnsConfig = Field(default_factory=DnsConfig)
     directory: DirectoryConfig | None = None
+    nmap: NmapConfig = Field(default_factory=NmapConfig)
     server: ServerConfig | None = None
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
 

@@ -25,7 +25,7 @@ from inventory import (
     Summary,
 )
 from probes import registry
-from probes.base import DirectorySettings, DnsSettings, ProbeContext
+from probes.base import DirectorySettings, DnsSettings, NmapSettings, ProbeContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +81,14 @@ def probe_context(config: Config, root: Path = Path("/")) -> ProbeContext:
             page_size=section.page_size,
             timeout=section.timeout,
         )
+    nmap = config.nmap
     return ProbeContext(
         root=root,
         hostname=socket.gethostname(),
         domains=tuple(config.scope.domains),
         networks=tuple(config.scope.networks),
         exclude=tuple(config.scope.exclude),
+        allow_public=config.scope.allow_public,
         dns=DnsSettings(
             nameservers=tuple(config.dns.nameservers),
             port=config.dns.port,
@@ -95,6 +97,15 @@ def probe_context(config: Config, root: Path = Path("/")) -> ProbeContext:
             dkim_selectors=tuple(config.dns.dkim_selectors),
         ),
         directory=directory,
+        nmap=NmapSettings(
+            tcp_ports=tuple(map(str, nmap.tcp_ports)) if nmap.tcp_ports is not None else None,
+            udp_ports=tuple(map(str, nmap.udp_ports)) if nmap.udp_ports is not None else None,
+            max_rate=nmap.max_rate,
+            host_timeout=nmap.host_timeout,
+            scan_type=nmap.scan_type,
+            version_intensity=nmap.version_intensity,
+            reverse_dns=nmap.reverse_dns,
+        ),
     )
 
 

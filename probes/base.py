@@ -57,6 +57,19 @@ class DirectorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NmapSettings:
+    """How the network service probe scans (ports as nmap's -p reads them)."""
+
+    tcp_ports: tuple[str, ...] | None = None  # None: the probe's default list
+    udp_ports: tuple[str, ...] | None = None
+    max_rate: int = 300  # packets per second, nmap --max-rate
+    host_timeout: float = 300.0  # seconds, nmap --host-timeout
+    scan_type: str = "syn"  # "syn" or "connect"; without root, always connect
+    version_intensity: int | None = None  # None: --version-light
+    reverse_dns: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeContext:
     """Everything a probe may look at: the declared scope and the settings it needs."""
 
@@ -65,7 +78,9 @@ class ProbeContext:
     domains: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    allow_public: bool = False
     dns: DnsSettings = DnsSettings()
+    nmap: NmapSettings = NmapSettings()
     directory: DirectorySettings | None = None
 
 

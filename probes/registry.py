@@ -33,6 +33,7 @@ REGISTRY: tuple[ProbeEntry, ...] = (
     ProbeEntry("host", frozenset({"local", "host"}), "probes.host.probe:HostProbe"),
     ProbeEntry("processes", frozenset({"local", "host"}), "probes.host.processes:ProcessesProbe"),
     ProbeEntry("dns", frozenset({"dns", "network"}), "probes.dns.probe:DnsProbe"),
+    ProbeEntry("nmap", frozenset({"network", "nmap"}), "probes.network.probe:NetworkProbe"),
     ProbeEntry(
         "directory", frozenset({"directory", "network"}), "probes.directory.probe:DirectoryProbe"
     ),

@@ -31,6 +31,7 @@ from probes.directory.connection import (
     SearchInterrupted,
     SearchRefused,
 )
+from probes.text import printable
 
 AD_CAPABILITY = "1.2.840.113556.1.4.800"  # LDAP_CAP_ACTIVE_DIRECTORY_OID
 ACCOUNT_DISABLED = 0x2  # userAccountControl ACCOUNTDISABLE
@@ -69,7 +70,6 @@ ACCOUNT_SHAPE = re.compile(r"[A-Za-z0-9_$.-]{1,64}")
 DOMAIN_CONTAINERS = ("CN=ADFS,CN=Microsoft,CN=Program Data", "CN=System Management,CN=System")
 CONFIGURATION_CONTAINERS = ("CN=Microsoft Exchange,CN=Services",)
 SKIPPED_ZONES = {"rootdnsservers", "..trustanchors", "..inprogress"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 def text_of(values: list[bytes] | None, most: int = VALUE_MAX) -> str | None:
@@ -77,11 +77,7 @@ def text_of(values: list[bytes] | None, most: int = VALUE_MAX) -> str | None:
     spaces, bounded; None when absent or empty."""
     if not values:
         return None
-    text = values[0][: most * 4].decode("utf-8", "replace")
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    if len(text) > most:
-        text = text[: most - 1] + "…"
-    return text or None
+    return printable(values[0][: most * 4].decode("utf-8", "replace"), most)
 
 
 def _int(values: list[bytes] | None) -> int:
