@@ -37,6 +37,14 @@ class Channel(StrEnum):
     NMAP_CPE = "nmap.cpe"  # CPE from nmap, "cpe:/a:openbsd:openssh:9.2p1"
     HTTP_HEADER = "http.header"  # "name: value", lower-case name ("server: Microsoft-IIS/10.0")
     HTTP_TITLE = "http.title"  # a web page's HTML title ("IIS Windows Server", "FortiGate")
+    # -- web sites (http probe) ------------------------------------------------------------------
+    HTTP_URL = "http.url"  # informational: a site's final URL (attributes: status, redirects…)
+    HTTP_ADDRESS = "http.address"  # an address a site's host name resolved to
+    HTTP_GENERATOR = "http.generator"  # the page's <meta name="generator"> ("WordPress 6.4.2")
+    HTTP_PATH = "http.path"  # a well-known path the page links to ("/wp-content/")
+    HTTP_COOKIE = "http.cookie"  # a cookie's name, never its value ("__cf_bm")
+    HTTP_REDIRECT = "http.redirect"  # host name of a redirect leaving the scope (recorded only)
+    TLS_ISSUER = "tls.issuer"  # organisation of the certificate's issuer ("Let's Encrypt")
     # -- DNS (dns probe) -------------------------------------------------------------------------
     DNS_MX = "dns.mx"  # MX host name
     DNS_NS = "dns.ns"  # NS host name
@@ -72,6 +80,7 @@ INFORMATIONAL: Final = frozenset(
         Channel.HOST,
         Channel.LISTEN,
         Channel.NMAP_HOST,
+        Channel.HTTP_URL,
         Channel.DNS_SOA,
         Channel.DNS_DMARC_POLICY,
         Channel.DNS_MTA_STS,
@@ -86,7 +95,7 @@ INFORMATIONAL: Final = frozenset(
 MATCHABLE: Final = frozenset(Channel) - INFORMATIONAL
 """Channels the catalog's matchers may listen to."""
 
-IP_CHANNELS: Final = frozenset({Channel.DNS_A, Channel.NET_REMOTE})
+IP_CHANNELS: Final = frozenset({Channel.DNS_A, Channel.NET_REMOTE, Channel.HTTP_ADDRESS})
 """Channels whose value is an IP address, the only ones `cidr` matchers may listen to."""
 
 COUNTED: Final = frozenset(
