@@ -24,7 +24,15 @@ several probes is one finding with all its evidence, and keeps its id from one s
   groups, computers…) become attributes of the identity-directory findings at the same place, which
   is the count licence estimates multiply;
 - `supersedes`: a product found at a locus removes the weak-only findings of the products it
-  supersedes there (Samba AD answers with Active Directory's capability OIDs).
+  supersedes there (Samba AD answers with Active Directory's capability OIDs);
+- provider ranges: an address on an IP channel (`dns.a`, `net.remote`, `http.address`) that no
+  catalog `cidr` matcher recognises is looked up in the providers' published ranges
+  (`fingerprints.ranges`, loaded once, at the first such address), and so is one a catalog `cidr`
+  matcher gives to the provider's own product (the ranges add its service and region); a hit is
+  strong evidence for the catalog product that stands for the provider (`ranges aws EC2
+  eu-west-3`), and the finding
+  gets `provider_service`, `provider_region`, `provider_addresses` (how many addresses) and, for a
+  non-EU provider's French region, a `note` that the region is still under non-EU control.
 """
 
 from __future__ import annotations
@@ -42,13 +50,22 @@ from pydantic import JsonValue
 from fingerprints.catalog import Catalog, default_catalog
 from fingerprints.index import Hit, MatcherRef, MatchIndex
 from fingerprints.jurisdiction import Control, resolve
-from fingerprints.schema import Product
+from fingerprints.ranges import (
+    NOTE_FRANCE,
+    PROVIDERS,
+    RangeHit,
+    RangeIndex,
+    default_ranges,
+    is_french_region,
+)
+from fingerprints.schema import MatchKind, Product
 from fingerprints.scoring import ScoringConfig, default_scoring, organisation_indexes, score
-from inventory import Category, Confidence, Finding, Observation, Usage
+from inventory import Category, Confidence, Finding, Jurisdiction, Observation, Usage
 from inventory.channels import (
     ADDRESSES_ATTRIBUTE,
     COUNT_ATTRIBUTE,
     COUNTED,
+    IP_CHANNELS,
     KNOWN,
     MATCHABLE,
     Channel,
@@ -133,6 +150,7 @@ class _Draft:
     attributes: dict[str, str] = field(default_factory=dict)
     implied_by: str | None = None
     counted: dict[str, _Counted] = field(default_factory=dict)  # by observation id
+    ranged: dict[str, RangeHit] = field(default_factory=dict)  # by address, from provider ranges
 
     def add(self, observation: Observation, ref: MatcherRef, captured: Mapping[str, str]) -> None:
         self.evidence[observation.id] = None
@@ -153,6 +171,13 @@ class _Draft:
             if isinstance(version, str | int | float) and not isinstance(version, bool):
                 self.version = str(version)
 
+    def add_range(self, observation: Observation, address: str, hit: RangeHit) -> None:
+        """An address found in a provider's published ranges: strong evidence of its product."""
+        self.evidence[observation.id] = None
+        self.matched[f"ranges {hit.provider} {hit.service} {hit.region}".rstrip()] = None
+        self.strong = True
+        self.ranged.setdefault(address, hit)
+
     def _confidence(self, ref: MatcherRef) -> None:
         matcher = ref.matcher
         if matcher.confidence is Confidence.STRONG:
@@ -172,7 +197,14 @@ class _Draft:
 class Engine:
     """A catalog compiled for matching, with its vendors' control resolved once."""
 
-    def __init__(self, catalog: Catalog, scoring: ScoringConfig | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        scoring: ScoringConfig | None = None,
+        ranges: RangeIndex | None = None,
+    ) -> None:
+        """`ranges`: the provider ranges to look addresses up in; None: the default ones
+        (`fingerprints.ranges.default_ranges`), loaded at the first address that needs them."""
         self.catalog = catalog
         self.index = MatchIndex.from_catalog(catalog)
         self.scoring = scoring or default_scoring()
@@ -180,6 +212,39 @@ class Engine:
             vendor_id: resolve(catalog, vendor_id) for vendor_id in catalog.vendors
         }
         self._templates: dict[str, Finding] = {}
+        self._ranges = ranges
+
+    @property
+    def ranges(self) -> RangeIndex:
+        """The provider ranges, loaded on first use (never downloaded)."""
+        if self._ranges is None:
+            self._ranges = default_ranges()
+        return self._ranges
+
+    def range_evidence(
+        self, channel: str, value: str, hits: Sequence[Hit]
+    ) -> tuple[str, str, RangeHit] | None:
+        """`(product, address, hit)` when `analyse` takes the provider ranges as evidence for an
+        observation whose catalog hits are `hits`: an IP channel, no catalog `cidr` matcher."""
+        if channel not in IP_CHANNELS:
+            return None
+        found = self._range_hit(value)
+        networks = {ref.product for ref, _ in hits if ref.matcher.kind is MatchKind.CIDR}
+        return found if found is not None and (not networks or found[0] in networks) else None
+
+    def _range_hit(self, value: str) -> tuple[str, str, RangeHit] | None:
+        """`(product, address, hit)` when the address `value` is in a provider's ranges whose
+        product the catalog has."""
+        address = value.strip()
+        hit = self.ranges.lookup(address)
+        provider = PROVIDERS.get(hit.provider) if hit is not None else None
+        if hit is None or provider is None:
+            return None
+        products = self.catalog.products
+        product = provider.product_for(hit.service)
+        if product not in products:
+            product = provider.product
+        return None if product is None or product not in products else (product, address, hit)
 
     def analyse(
         self, observations: Sequence[Observation], today: datetime.date | None = None
@@ -205,7 +270,8 @@ class Engine:
         # Locals, not attributes, in this loop: it runs once per observation.
         seen: dict[tuple[str, str], Sequence[Hit]] = {}
         seen_get, drafts_get, unknown = seen.get, drafts.get, unidentified.append
-        matchable, known = MATCHABLE, KNOWN
+        matchable, known, ip_channels = MATCHABLE, KNOWN, IP_CHANNELS
+        ranged: dict[str, tuple[str, str, RangeHit] | None] = {}
         for observation in observations:
             channel = observation.channel
             key = (channel, observation.value)
@@ -215,6 +281,25 @@ class Engine:
                 # Misses share one empty tuple: no list is kept per value that matched nothing.
                 found = index.lookup(key[1]) if index is not None else None
                 hits = seen[key] = found or NO_HITS
+            if channel in ip_channels:
+                # The providers' own ranges (the rule of `range_evidence`, inlined: this loop runs
+                # once per observation): for an address no catalog network knows, or one the
+                # catalog gives to the same product (the ranges add service and region).
+                value = key[1]
+                if value in ranged:
+                    in_range = ranged[value]
+                else:
+                    in_range = ranged[value] = self._range_hit(value)
+                networks = {ref.product for ref, _ in hits if ref.matcher.kind is MatchKind.CIDR}
+                if in_range is not None and (not networks or in_range[0] in networks):
+                    product, address, range_hit = in_range
+                    draft_key = (product, observation.locus)
+                    draft = drafts_get(draft_key)
+                    if draft is None:
+                        draft = drafts[draft_key] = _Draft()
+                    draft.add_range(observation, address, range_hit)
+                    if not hits:
+                        continue
             if not hits:
                 if channel in matchable:
                     unknown(observation.id)
@@ -315,6 +400,8 @@ class Engine:
                 counts["systems"] = systems
             if unsupported:
                 counts["unsupported"] = unsupported
+        if draft.ranged:
+            counts.update(self._range_attributes(product, draft.ranged))
         if directory and product.domain == DIRECTORY_DOMAIN:
             for observation in directory:
                 number = observation.attributes.get(COUNT_ATTRIBUTE)
@@ -324,6 +411,28 @@ class Engine:
                     if observation.attributes.get("partial") is True:
                         counts["partial"] = True
         return counts
+
+    def _range_attributes(
+        self, product: Product, ranged: Mapping[str, RangeHit]
+    ) -> dict[str, JsonValue]:
+        """Service and region the providers give the finding's addresses, how many addresses,
+        and the note on a non-EU provider's French region."""
+        # A network may have several services or regions ("EC2, S3"): list each once.
+        services = dict.fromkeys(
+            part for hit in ranged.values() for part in hit.service.split(", ") if part
+        )
+        regions = dict.fromkeys(
+            part for hit in ranged.values() for part in hit.region.split(", ") if part
+        )
+        attributes: dict[str, JsonValue] = {"provider_addresses": len(ranged)}
+        if services:
+            attributes["provider_service"] = safe_text(", ".join(services))
+        if regions:
+            attributes["provider_region"] = safe_text(", ".join(regions))
+        french = any(is_french_region(hit.provider, hit.region) for hit in ranged.values())
+        if french and self._template(product.id).jurisdiction is Jurisdiction.NON_EU:
+            attributes["note"] = NOTE_FRANCE
+        return attributes
 
     def _finding(
         self,

@@ -1,6 +1,8 @@
-"""`tiebreak catalog`: list, show, check and explain the fingerprint catalog; link it to the SILL.
+"""`tiebreak catalog`: list, show, check and explain the fingerprint catalog; link it to the SILL;
+read the providers' published IP ranges (`update-ranges`) and show them (`ranges`).
 
-Exit codes: 0 fine, 1 examples fail (`check`), 2 the catalog or the input is malformed.
+Exit codes: 0 fine, 1 examples fail (`check`) or a ranges file was refused (`update-ranges`), 2 the
+catalog or the input is malformed.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def register(commands: Any) -> None:
     sill.add_argument("file", type=Path, metavar="FICHIER")
     _dir_option(sill)
     sill.set_defaults(handler=_import_sill)
+
+    _register_ranges(actions)
 
 
 def _dir_option(parser: argparse.ArgumentParser) -> None:
@@ -335,7 +339,8 @@ def _explain(args: argparse.Namespace) -> int:
     unmatched = []
     for observation in observations:
         hits = engine.index.lookup(observation.channel, observation.value)
-        if not hits:
+        in_range = engine.range_evidence(observation.channel, observation.value, hits)
+        if not hits and in_range is None:
             unmatched.append(observation)
             continue
         print(
@@ -348,6 +353,13 @@ def _explain(args: argparse.Namespace) -> int:
             print(
                 f"  → {product.id} ({catalog.vendor(product.id).name}) : {ref.label} "
                 f"[{ref.matcher.confidence.value}]{why}"
+            )
+        if in_range is not None:
+            product_id, _, hit = in_range
+            print(
+                f"  → {product_id} ({catalog.vendor(product_id).name}) : "
+                f"{t('plages', 'ranges')} {hit.provider} {shown(hit.service)} "
+                f"{shown(hit.region)} [strong]"
             )
     analysis = engine.analyse(observations)
     print(
@@ -421,4 +433,383 @@ def _import_sill(args: argparse.Namespace) -> int:
         print(t("produits qui pourraient être reliés :", "products that could be linked:"))
         for product_id, entry, reason in report.candidates:
             print(f"  {product_id} → SILL {entry.id} {shown(entry.name)} ({reason})")
+    return 0
+
+
+# -- provider IP ranges (docs/ranges.md) -------------------------------------------------------
+
+
+def _register_ranges(actions: Any) -> None:
+    """`update-ranges` and `ranges`."""
+    from fingerprints.ranges import NO_OFFICIAL_FILE, PROVIDERS
+
+    update = actions.add_parser(
+        "update-ranges",
+        help=t(
+            "lire les plages IP publiées par les fournisseurs (AWS, Azure, Google…)",
+            "read the IP ranges the providers publish (AWS, Azure, Google…)",
+        ),
+        description=t(
+            "Lit le fichier officiel des plages IP d'un fournisseur (depuis une adresse https:// "
+            "ou un fichier local), le vérifie et remplace atomiquement les plages de ce "
+            "fournisseur dans le dossier des plages ; un fichier endommagé est refusé et les "
+            "plages en place sont gardées. Codes de sortie : 0 tout est à jour, 1 un fichier au "
+            "moins a été refusé, 2 erreur d'usage.",
+            "Reads a provider's official IP ranges file (from an https:// address or a local "
+            "file), checks it and atomically replaces that provider's ranges in the ranges "
+            "folder; a damaged file is refused and the ranges in place are kept. Exit codes: 0 "
+            "all up to date, 1 at least one file refused, 2 usage error.",
+        ),
+    )
+    update.add_argument(
+        "--provider",
+        choices=sorted([*PROVIDERS, *NO_OFFICIAL_FILE]),
+        help=t(
+            "fournisseur (deviné depuis le nom du fichier sinon)",
+            "provider (else guessed from the file name)",
+        ),
+    )
+    update.add_argument(
+        "--file",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FICHIER",
+        help=t(
+            "fichier publié, copié localement (répétable pour Cloudflare : ips-v4 et ips-v6)",
+            "published file, copied locally (repeatable for Cloudflare: ips-v4 and ips-v6)",
+        ),
+    )
+    update.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help=t(
+            "adresse https:// du fichier publié (répétable pour Cloudflare)",
+            "https:// address of the published file (repeatable for Cloudflare)",
+        ),
+    )
+    update.add_argument(
+        "--all-from",
+        type=Path,
+        metavar="DOSSIER",
+        help=t(
+            "lire tous les fichiers publiés reconnus dans ce dossier et ses sous-dossiers",
+            "read every recognised published file in this folder and its subfolders",
+        ),
+    )
+    update.add_argument(
+        "--output",
+        type=Path,
+        metavar="DOSSIER",
+        help=t(
+            "dossier des plages (défaut : $TIEBREAK_RANGES, /var/lib/tiebreak/ranges pour root, "
+            "sinon ~/.local/state/tiebreak/ranges)",
+            "ranges folder (default: $TIEBREAK_RANGES, /var/lib/tiebreak/ranges for root, "
+            "else ~/.local/state/tiebreak/ranges)",
+        ),
+    )
+    update.add_argument(
+        "--published",
+        metavar="AAAA-MM-JJ",
+        help=t(
+            "date de publication, pour un fichier qui n'en porte pas (Azure, Cloudflare, Fastly)",
+            "publication date, for a file that carries none (Azure, Cloudflare, Fastly)",
+        ),
+    )
+    update.add_argument(
+        "--origin",
+        metavar="TEXTE",
+        help=t(
+            "provenance à consigner (miroir, commit) quand le fichier n'est pas pris à la source",
+            "provenance to record (mirror, commit) when the file does not come from the source",
+        ),
+    )
+    update.add_argument(
+        "--force",
+        action="store_true",
+        help=t(
+            "accepter un fichier plus ancien ou bien plus petit que les plages en place "
+            "(jamais un fichier endommagé)",
+            "accept a file older or much smaller than the ranges in place (never a damaged one)",
+        ),
+    )
+    update.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDES",
+        help=t("délai par téléchargement", "timeout per download"),
+    )
+    update.set_defaults(handler=_update_ranges)
+
+    show = actions.add_parser(
+        "ranges",
+        help=t(
+            "montrer les plages IP des fournisseurs en usage, chercher des adresses",
+            "show the providers' IP ranges in use, look addresses up",
+        ),
+    )
+    show.add_argument(
+        "addresses",
+        nargs="*",
+        metavar="ADRESSE",
+        help=t("adresses à chercher", "addresses to look up"),
+    )
+    show.add_argument(
+        "--ranges-dir",
+        type=Path,
+        metavar="DOSSIER",
+        help=t(
+            "dossier des plages (défaut : celui des analyses)",
+            "ranges folder (default: the one scans use)",
+        ),
+    )
+    show.set_defaults(handler=_show_ranges)
+
+
+def _date_argument(text: str | None) -> Any:
+    import datetime
+
+    if text is None:
+        return None
+    return datetime.date.fromisoformat(text)
+
+
+def _update_ranges(args: argparse.Namespace) -> int:
+    import datetime
+
+    from agent.cli import EXIT_CONFIG, EXIT_PARTIAL, error
+    from fingerprints.ranges import NO_OFFICIAL_FILE, PROVIDERS, discover, ranges_directory
+
+    try:
+        published = _date_argument(args.published)
+    except ValueError:
+        error(t("--published : date AAAA-MM-JJ attendue", "--published: expected YYYY-MM-DD"))
+        return EXIT_CONFIG
+    if args.provider in NO_OFFICIAL_FILE:
+        error(f"{args.provider}: {NO_OFFICIAL_FILE[args.provider]}")
+        return EXIT_CONFIG
+    if args.timeout <= 0:
+        error(t("--timeout : nombre positif attendu", "--timeout: expected a positive number"))
+        return EXIT_CONFIG
+    # One job per provider: (provider, [(source name, path or URL, is URL)]).
+    jobs: list[tuple[str, list[tuple[str, str, bool]]]] = []
+    if args.all_from is not None:
+        if args.provider or args.file or args.url or args.published or args.origin:
+            error(
+                t(
+                    "--all-from s'emploie sans --provider, --file, --url, --published ni --origin",
+                    "--all-from takes no --provider, --file, --url, --published nor --origin",
+                )
+            )
+            return EXIT_CONFIG
+        if not args.all_from.is_dir():
+            error(t(f"{args.all_from} : pas un dossier", f"{args.all_from}: not a folder"))
+            return EXIT_CONFIG
+        found = discover(args.all_from)
+        if not found:
+            error(
+                t(
+                    f"{args.all_from} : aucun fichier publié reconnu (voir docs/ranges.md)",
+                    f"{args.all_from}: no recognised published file (see docs/ranges.md)",
+                )
+            )
+            return EXIT_CONFIG
+        for provider in PROVIDERS:
+            if provider in found:
+                jobs.append(
+                    (
+                        provider,
+                        [
+                            (path.relative_to(args.all_from).as_posix(), str(path), False)
+                            for path in found[provider]
+                        ],
+                    )
+                )
+    else:
+        if not args.file and not args.url:
+            error(
+                t(
+                    "donnez --file, --url ou --all-from (voir docs/ranges.md)",
+                    "give --file, --url or --all-from (see docs/ranges.md)",
+                )
+            )
+            return EXIT_CONFIG
+        sources = [(path.name, str(path), False) for path in args.file]
+        sources += [(url, url, True) for url in args.url]
+        guessed: str | None = args.provider or _guess_provider([name for name, _, _ in sources])
+        if guessed is None:
+            error(
+                t(
+                    "fournisseur inconnu d'après le nom du fichier : donnez --provider",
+                    "provider unknown from the file name: give --provider",
+                )
+            )
+            return EXIT_CONFIG
+        if len(sources) > 1 and not PROVIDERS[guessed].multiple:
+            error(
+                t(
+                    f"{guessed} : un seul fichier ou une seule adresse",
+                    f"{guessed}: a single file or address",
+                )
+            )
+            return EXIT_CONFIG
+        for path in args.file:
+            if not path.is_file():
+                error(t(f"{path} : fichier introuvable", f"{path}: no such file"))
+                return EXIT_CONFIG
+        jobs.append((guessed, sources))
+    output: Path = args.output or ranges_directory()
+    try:
+        output.mkdir(parents=True, exist_ok=True, mode=0o755)
+    except OSError as exc:
+        error(f"{output}: {exc.strerror or exc}")
+        return EXIT_CONFIG
+    now = datetime.datetime.now(datetime.UTC)
+    refused = 0
+    for provider, job_sources in jobs:
+        if not _update_provider(provider, job_sources, output, published, args, now):
+            refused += 1
+    if args.all_from is not None:
+        missing = [provider for provider in PROVIDERS if provider not in {p for p, _ in jobs}]
+        if missing:
+            print(
+                t(
+                    f"sans fichier dans {args.all_from} (plages en place gardées) : "
+                    f"{', '.join(missing)}",
+                    f"no file in {args.all_from} (ranges in place kept): {', '.join(missing)}",
+                )
+            )
+        print(
+            t(
+                f"sans fichier officiel lisible par machine : {', '.join(NO_OFFICIAL_FILE)}",
+                f"no official machine-readable file: {', '.join(NO_OFFICIAL_FILE)}",
+            )
+        )
+    return EXIT_PARTIAL if refused else 0
+
+
+def _guess_provider(names: list[str]) -> str | None:
+    from urllib.parse import urlsplit
+
+    from fingerprints.ranges import provider_for_name
+
+    guesses = set()
+    for name in names:
+        base = urlsplit(name).path.rstrip("/").rsplit("/", 1)[-1] if "://" in name else name
+        guesses.add(provider_for_name(base))
+    return guesses.pop() if len(guesses) == 1 else None
+
+
+def _update_provider(
+    provider: str,
+    sources: list[tuple[str, str, bool]],
+    output: Path,
+    published: Any,
+    args: argparse.Namespace,
+    now: Any,
+) -> bool:
+    """Read, check and write one provider's ranges; False (after saying why) when refused."""
+    from agent.atomic import write_atomically
+    from agent.cli import error, warn
+    from fingerprints.ranges import (
+        RangesError,
+        build,
+        check_replacement,
+        download,
+        encode,
+        file_name,
+        read_file,
+    )
+
+    kept = t("plages en place gardées", "ranges in place kept")
+    contents: list[tuple[str, bytes]] = []
+    for name, where, is_url in sources:
+        try:
+            data = download(where, timeout=args.timeout) if is_url else Path(where).read_bytes()
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            error(f"{t('refusé', 'refused')}: {provider}: {shown(name)}: {reason} ({kept})")
+            return False
+        contents.append((name, data))
+    target = output / file_name(provider)
+    try:
+        ranges = build(provider, contents, retrieved=now, published=published, origin=args.origin)
+        previous = None
+        if target.exists():
+            try:
+                previous = read_file(target, provider)
+            except RangesError as exc:
+                warn(
+                    t(
+                        f"plages en place illisibles, remplacées : {exc}",
+                        f"unreadable ranges in place, replaced: {exc}",
+                    )
+                )
+        check_replacement(ranges, previous, force=args.force)
+    except RangesError as exc:
+        error(f"{t('refusé', 'refused')}: {shown(str(exc), 600)} ({kept})")
+        return False
+    try:
+        write_atomically(target, encode(ranges), mode=0o644)
+    except OSError as exc:
+        error(f"{target}: {exc.strerror or exc} ({kept})")
+        return False
+    counts = ranges.counts()
+    when = ranges.published
+    dated = t(f"daté {when}", f"dated {when}") if when else t("non daté", "undated")
+    version = f", version {ranges.version}" if ranges.version else ""
+    print(
+        t(
+            f"{provider} : {shown(', '.join(name for name, _ in contents))} → {target} : "
+            f"{counts['ipv4']} réseaux IPv4, {counts['ipv6']} IPv6 "
+            f"({ranges.source_entries} entrées publiées), {dated}{version}",
+            f"{provider}: {shown(', '.join(name for name, _ in contents))} → {target}: "
+            f"{counts['ipv4']} IPv4 networks, {counts['ipv6']} IPv6 "
+            f"({ranges.source_entries} published entries), {dated}{version}",
+        )
+    )
+    return True
+
+
+def _show_ranges(args: argparse.Namespace) -> int:
+    from fingerprints.catalog import default_catalog
+    from fingerprints.ranges import PROVIDERS, SNAPSHOT_DIR, load_index, ranges_directory
+
+    directory = args.ranges_dir or ranges_directory()
+    index = load_index(directory)
+    for problem in index.problems:
+        print(f"{t('ignoré', 'ignored')}: {problem}", file=sys.stderr)
+    print(t(f"dossier des plages : {directory}", f"ranges folder: {directory}"))
+    for ranges in index.files.values():
+        counts = ranges.counts()
+        where = (
+            t("instantané livré", "shipped snapshot")
+            if ranges.path and Path(ranges.path).parent.resolve() == SNAPSHOT_DIR.resolve()
+            else ranges.path
+        )
+        print(
+            f"  {ranges.provider:<16} {counts['ipv4']:>6} IPv4 {counts['ipv6']:>6} IPv6  "
+            f"{t('publié', 'published')} {ranges.published or '-'}  "
+            f"{t('lu', 'retrieved')} {ranges.retrieved}  ({where})"
+        )
+        for info in ranges.sources:
+            print(f"      {shown(info.name)} sha256 {info.sha256[:16]}…")
+    products = default_catalog().products
+    for address in args.addresses:
+        located = index.locate(address.strip())
+        if located is None:
+            print(f"{shown(address)}: {t('dans aucune plage', 'in no range')}")
+            continue
+        hit, network = located
+        provider = PROVIDERS[hit.provider]
+        product = provider.product_for(hit.service)
+        if product not in products:
+            product = provider.product if provider.product in products else None
+        print(
+            f"{shown(address)}: {hit.provider} {hit.service or '-'} {hit.region or '-'} "
+            f"({network}) → {product or t('aucun produit du catalogue', 'no catalog product')}"
+        )
     return 0
