@@ -241,6 +241,14 @@ def _check_ports(value: str | int) -> str:
     return f"{first}-{last}" if last != first else str(first)
 
 
+class HttpConfig(_Section):
+    """`[http]`: how the web probe fetches the sites of `[scope] domains`."""
+
+    ca_file: Path | None = None  # certificates to trust instead of the system store
+    timeout: Annotated[float, BeforeValidator(_seconds(300.0))] = 30.0  # per site
+    concurrency: Annotated[int, BeforeValidator(_integer(1, 64))] = 8
+
+
 class NmapConfig(_Section):
     """`[nmap]`: how the network service probe scans `[scope] networks`."""
 
@@ -366,6 +374,7 @@ class Config(_Section):
     dns: DnsConfig = Field(default_factory=DnsConfig)
     directory: DirectoryConfig | None = None
     nmap: NmapConfig = Field(default_factory=NmapConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     server: ServerConfig | None = None
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
 
@@ -502,6 +511,8 @@ def _check_files(path: Path, config: Config) -> None:
     files: list[tuple[str, Path | None, bool]] = []
     if config.directory:
         files.append(("[directory] password_file", config.directory.password_file, True))
+    if config.http.ca_file is not None:
+        files.append(("[http] ca_file", config.http.ca_file, False))
     if config.server:
         files.append(("[server] token_file", config.server.token_file, True))
         files.append(("[server] ca_bundle", config.server.ca_bundle, False))

@@ -14,7 +14,8 @@ several probes is one finding with all its evidence, and keeps its id from one s
 - `implies`: a product found at a locus brings the products it implies at the same locus, with
   `implied_by`, unless they were found there directly;
 - observations on a matcher channel that no matcher recognised are listed as unidentified, for a
-  person to classify; informational channels (dns.soa, dns.error, listen…) are not. An observation
+  person to classify; informational channels (dns.soa, dns.error, listen…) are not, nor page titles
+  nothing recognised (`QUIET_MISSES`: mostly the organisation's own words). An observation
   on a channel the contract does not know (`inventory.channels`) is listed as unidentified too, and
   counted per channel in `Analysis.unknown_channels`: nothing is dropped silently;
 - counts: observations on a counted channel (`ldap.os`: computers per operating system) stand for
@@ -68,6 +69,7 @@ from inventory.channels import (
     IP_CHANNELS,
     KNOWN,
     MATCHABLE,
+    QUIET_MISSES,
     Channel,
 )
 from inventory.models import safe_text
@@ -270,7 +272,7 @@ class Engine:
         # Locals, not attributes, in this loop: it runs once per observation.
         seen: dict[tuple[str, str], Sequence[Hit]] = {}
         seen_get, drafts_get, unknown = seen.get, drafts.get, unidentified.append
-        matchable, known, ip_channels = MATCHABLE, KNOWN, IP_CHANNELS
+        matchable, known, ip_channels, quiet = MATCHABLE, KNOWN, IP_CHANNELS, QUIET_MISSES
         ranged: dict[str, tuple[str, str, RangeHit] | None] = {}
         for observation in observations:
             channel = observation.channel
@@ -302,7 +304,8 @@ class Engine:
                         continue
             if not hits:
                 if channel in matchable:
-                    unknown(observation.id)
+                    if channel not in quiet:
+                        unknown(observation.id)
                 elif channel == Channel.LDAP_COUNT:
                     directory_counts.setdefault(observation.locus, []).append(observation)
                 elif channel not in known:

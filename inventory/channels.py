@@ -95,6 +95,10 @@ INFORMATIONAL: Final = frozenset(
 MATCHABLE: Final = frozenset(Channel) - INFORMATIONAL
 """Channels the catalog's matchers may listen to."""
 
+QUIET_MISSES: Final = frozenset({Channel.HTTP_TITLE})
+"""Matcher channels whose unmatched values are mostly the organisation's own words (a site's
+title): not listed as unidentified, where they would bury the evidence a person must classify."""
+
 IP_CHANNELS: Final = frozenset({Channel.DNS_A, Channel.NET_REMOTE, Channel.HTTP_ADDRESS})
 """Channels whose value is an IP address, the only ones `cidr` matchers may listen to."""
 

@@ -21,6 +21,7 @@ from pydantic import JsonValue
 
 from inventory import Observation
 from inventory.channels import Channel
+from probes.http.settings import HttpSettings
 
 
 class ProbeCancelled(Exception):
@@ -81,6 +82,7 @@ class ProbeContext:
     allow_public: bool = False
     dns: DnsSettings = DnsSettings()
     nmap: NmapSettings = NmapSettings()
+    http: HttpSettings = field(default_factory=HttpSettings)
     directory: DirectorySettings | None = None
 
 

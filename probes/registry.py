@@ -34,6 +34,7 @@ REGISTRY: tuple[ProbeEntry, ...] = (
     ProbeEntry("processes", frozenset({"local", "host"}), "probes.host.processes:ProcessesProbe"),
     ProbeEntry("dns", frozenset({"dns", "network"}), "probes.dns.probe:DnsProbe"),
     ProbeEntry("nmap", frozenset({"network", "nmap"}), "probes.network.probe:NetworkProbe"),
+    ProbeEntry("http", frozenset({"http", "network", "web"}), "probes.http.probe:HttpProbe"),
     ProbeEntry(
         "directory", frozenset({"directory", "network"}), "probes.directory.probe:DirectoryProbe"
     ),

@@ -172,3 +172,16 @@ def test_bad_nameserver_and_dkim_selector_are_named_with_their_index(tmp_path: P
     message = _problems(tmp_path, text + 'dkim_selectors = ["selector1", "bad selector"]\n')
     assert "[dns] nameservers[1]: adresse IP invalide / invalid IP address 'dns.local'" in message
     assert "[dns] dkim_selectors[1]: sélecteur DKIM invalide" in message
+
+
+def test_the_http_section_reaches_the_web_probe(tmp_path: Path) -> None:
+    from agent.scan import probe_context
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    text = GOOD + f'\n[http]\nca_file = "{ca}"\ntimeout = 12\nconcurrency = 4\n'
+    _, config = load_config(_write(tmp_path, text))
+    ctx = probe_context(config)
+    assert (ctx.http.ca_file, ctx.http.site_timeout, ctx.http.concurrency) == (ca, 12.0, 4)
+    message = _problems(tmp_path, GOOD + "\n[http]\nconcurrency = 0\n")
+    assert "[http] concurrency" in message

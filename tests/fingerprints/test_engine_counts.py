@@ -252,3 +252,10 @@ def test_an_informational_channel_cannot_carry_a_matcher(tmp_path: Path) -> None
     (tmp_path / "samba.toml").write_text(text)
     with pytest.raises(Exception, match=r"ldap\.count is informational"):
         load_catalog(tmp_path)
+
+
+def test_an_unrecognised_page_title_is_not_listed_for_a_person(catalog: Catalog) -> None:
+    title = Observation.make("http", Channel.HTTP_TITLE, "www.commune.test", "Mairie de Test")
+    header = Observation.make("http", Channel.HTTP_HEADER, "www.commune.test", "server: Zorg/1")
+    analysis = analyse([title, header], catalog, today=TODAY)
+    assert analysis.unidentified == [header.id]
