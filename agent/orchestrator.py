@@ -62,9 +62,7 @@ class _Worker:
         except ProbeCancelled:
             pass
         except Exception as exc:  # noqa: BLE001 - any probe error is recorded, never fatal
-            frame = traceback.extract_tb(exc.__traceback__)[-1:]
-            where = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
-            self.error = f"{type(exc).__name__}: {exc}{where}"
+            self.error = error_text(exc)
         finally:
             self.ended = time.monotonic()
             self.done.set()
@@ -83,9 +81,7 @@ def run_probes(
     for planned in plan:
         reason = planned.probe.unavailable(ctx)
         if reason is not None:
-            runs[planned.probe.name] = ProbeRun(
-                name=planned.probe.name, status=ProbeStatus.SKIPPED, duration_s=0.0, error=reason
-            )
+            runs[planned.probe.name] = skipped_run(planned.probe.name, reason)
             notify(planned.probe.name, "end", runs[planned.probe.name])
             continue
         worker = _Worker(planned, ctx)
@@ -117,21 +113,56 @@ def run_probes(
 
 
 def _record(worker: _Worker, now: float) -> ProbeRun:
-    name = worker.planned.probe.name
     if not worker.done.is_set():
+        return record_run(
+            worker.planned.probe.name,
+            worker.out,
+            now - worker.started,
+            timeout=worker.planned.timeout,
+        )
+    return record_run(
+        worker.planned.probe.name, worker.out, worker.ended - worker.started, worker.error
+    )
+
+
+def error_text(exc: BaseException) -> str:
+    """How a probe's exception is recorded: type, message and where it was raised."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:]
+    where = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def skipped_run(name: str, reason: str) -> ProbeRun:
+    """The run of a probe that could not run here (`Probe.unavailable` said why)."""
+    return ProbeRun(name=name, status=ProbeStatus.SKIPPED, duration_s=0.0, error=reason)
+
+
+def record_run(
+    name: str,
+    out: Emitter,
+    duration: float,
+    error: str | None = None,
+    timeout: float | None = None,
+) -> ProbeRun:
+    """How a probe's run ended, as the inventory records it (also used by the external mode).
+
+    With `timeout`, the probe was abandoned at its deadline: `timeout`, whatever it emitted until
+    then is counted; otherwise `failed` with `error`, or `ok`. The notes are the emitter's.
+    """
+    if timeout is not None:
         return ProbeRun(
             name=name,
             status=ProbeStatus.TIMEOUT,
-            duration_s=round(now - worker.started, 3),
-            observations=len(worker.out.observations),
-            error=f"délai dépassé / timed out after {worker.planned.timeout:g} s",
-            notes=list(worker.out.notes),
+            duration_s=round(duration, 3),
+            observations=len(out.observations),
+            error=f"délai dépassé / timed out after {timeout:g} s",
+            notes=list(out.notes),
         )
     return ProbeRun(
         name=name,
-        status=ProbeStatus.FAILED if worker.error else ProbeStatus.OK,
-        duration_s=round(worker.ended - worker.started, 3),
-        observations=len(worker.out.observations),
-        error=worker.error,
-        notes=list(worker.out.notes),
+        status=ProbeStatus.FAILED if error else ProbeStatus.OK,
+        duration_s=round(duration, 3),
+        observations=len(out.observations),
+        error=error,
+        notes=list(out.notes),
     )

@@ -1,4 +1,7 @@
-"""Build a draft inventory: plan the probes from the configuration, run them, identify products."""
+"""`tiebreak scan`: plan the probes from the configuration, run them, build the inventory.
+
+The inventory itself is assembled by `agent.build`, shared with the external mode.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +10,28 @@ import re
 import socket
 import tempfile
 import unicodedata
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent import __version__
 from agent.atomic import write_atomically
+from agent.build import build_inventory
 from agent.config import Config, ConfigError
 from agent.orchestrator import PlannedProbe, ProgressCallback, run_probes
-from inventory import (
-    Agent,
-    Inventory,
-    Organisation,
-    ProbeStatus,
-    Scope,
-    Summary,
-)
+from inventory import Inventory, Organisation, Scope
 from probes import registry
 from probes.base import DirectorySettings, DnsSettings, NmapSettings, ProbeContext
+from probes.http.settings import HttpSettings
 
 
 @dataclass(frozen=True, slots=True)
 class ScanOutcome:
-    """The inventory and whether every probe completed."""
+    """The inventory, whether every probe completed, and the observations per channel the
+    contract does not know (listed as unidentified; see `agent.build`)."""
 
     inventory: Inventory
     complete: bool
+    unknown_channels: dict[str, int] = field(default_factory=dict)
 
 
 def plan_probes(config: Config, selectors: list[str] | None = None) -> list[PlannedProbe]:
@@ -97,6 +95,11 @@ def probe_context(config: Config, root: Path = Path("/")) -> ProbeContext:
             dkim_selectors=tuple(config.dns.dkim_selectors),
         ),
         directory=directory,
+        http=HttpSettings(
+            ca_file=config.http.ca_file,
+            site_timeout=config.http.timeout,
+            concurrency=config.http.concurrency,
+        ),
         nmap=NmapSettings(
             tcp_ports=tuple(map(str, nmap.tcp_ports)) if nmap.tcp_ports is not None else None,
             udp_ports=tuple(map(str, nmap.udp_ports)) if nmap.udp_ports is not None else None,
@@ -115,47 +118,32 @@ def run_scan(
     progress: ProgressCallback | None = None,
     root: Path = Path("/"),
 ) -> ScanOutcome:
-    """Run the planned probes and assemble the draft inventory."""
-    from fingerprints.engine import analyse
-
+    """Run the planned probes and assemble the draft inventory (`agent.build`)."""
     ctx = probe_context(config, root)
     started = datetime.now(UTC)
     result = run_probes(plan, ctx, progress)
-    analysis = analyse(result.observations)
-    finished = datetime.now(UTC)
-    by_jurisdiction = Counter(f.jurisdiction.value for f in analysis.findings)
-    inventory = Inventory(
-        organisation=Organisation(
+    built = build_inventory(
+        Organisation(
             name=config.organisation.name,
             siren=config.organisation.siren,
             type=config.organisation.type,
         ),
-        agent=Agent(version=__version__, hostname=ctx.hostname),
-        started_at=started,
-        finished_at=finished,
-        scope=Scope(
+        Scope(
             domains=list(ctx.domains),
             networks=list(ctx.networks),
             exclude=list(ctx.exclude),
             directory=config.directory.url if config.directory else None,
         ),
-        probes=result.runs,
-        observations=result.observations,
-        findings=analysis.findings,
-        unidentified=analysis.unidentified,
-        summary=Summary(
-            observations=len(result.observations),
-            findings=len(analysis.findings),
-            unidentified=len(analysis.unidentified),
-            probes_failed=sum(
-                r.status in (ProbeStatus.FAILED, ProbeStatus.TIMEOUT) for r in result.runs
-            ),
-            findings_by_jurisdiction=dict(sorted(by_jurisdiction.items())),
-            dependency_index=analysis.dependency_index,
-            euros_by_jurisdiction=analysis.euros_by_jurisdiction,
-        ),
+        result.runs,
+        result.observations,
+        started,
+        hostname=ctx.hostname,
     )
-    return ScanOutcome(inventory=inventory, complete=result.complete)
+    return ScanOutcome(
+        inventory=built.inventory,
+        complete=result.complete,
+        unknown_channels=built.unknown_channels,
+    )
 
 
 def slug(text: str) -> str:

@@ -2,6 +2,11 @@
 
 It first asks one question to check that a resolver answers at all: when none does, the probe fails
 at once with a message naming the servers tried, instead of timing out question after question.
+
+`run` (what the orchestrator calls, in a thread) wraps the asynchronous `run_async`. The external
+mode calls `run_async` directly, once per organisation, with one resolver shared by the whole run:
+its semaphore bounds the questions in flight across every organisation, and the caller checks it
+once with `check_resolver` before the first organisation, instead of once per organisation.
 """
 
 from __future__ import annotations
@@ -16,7 +21,24 @@ from probes.dns.resolver import TRANSPORT_FAILURES, AsyncResolver
 
 
 class ResolverUnreachable(Exception):
-    """No configured nameserver answered."""
+    """No configured nameserver answered; `detail` says which servers were tried and how."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+async def check_resolver(resolver: AsyncResolver, domain: str) -> None:
+    """Ask one question (`domain` SOA); raise ResolverUnreachable when no server answers at all.
+
+    Any answer counts, NXDOMAIN or SERVFAIL included: the servers are there, the domain is not.
+    """
+    answer = await resolver.query(domain, "SOA")
+    if answer.status in TRANSPORT_FAILURES:
+        raise ResolverUnreachable(
+            f"résolveur DNS injoignable / DNS resolver unreachable: {answer.detail}",
+            answer.detail,
+        )
 
 
 class DnsProbe(Probe):
@@ -40,23 +62,46 @@ class DnsProbe(Probe):
 
     def run(self, ctx: ProbeContext, out: Emitter) -> None:
         """Scan every domain in scope; raise ResolverUnreachable when no resolver answers."""
-        asyncio.run(self._run(ctx, out))
+        asyncio.run(self.run_async(ctx, out))
 
-    async def _run(self, ctx: ProbeContext, out: Emitter) -> None:
-        resolver = AsyncResolver(
-            ctx.dns.nameservers, ctx.dns.port, ctx.dns.timeout, ctx.dns.retries
-        )
+    async def run_async(
+        self, ctx: ProbeContext, out: Emitter, resolver: AsyncResolver | None = None
+    ) -> None:
+        """Scan every domain in scope, all at once (the resolver bounds the questions in flight).
+
+        Without `resolver`, the probe opens its own from `ctx.dns`, checks it with a first
+        question and closes it. With one, the caller owns it: it was checked (`check_resolver`)
+        and will be closed by the caller, and its bound is shared with whatever else uses it.
+
+        Every domain is scanned to the end even when one of them raises: the others'
+        observations are complete, each failure is a note naming its domain, and the first one is
+        raised afterwards. Domains that no server answered at all raise ResolverUnreachable.
+        """
+        own = resolver is None
+        if resolver is None:
+            resolver = AsyncResolver(
+                ctx.dns.nameservers, ctx.dns.port, ctx.dns.timeout, ctx.dns.retries
+            )
         try:
-            probe = await resolver.query(ctx.domains[0], "SOA")
-            if probe.status in TRANSPORT_FAILURES:
-                raise ResolverUnreachable(
-                    f"résolveur DNS injoignable / DNS resolver unreachable: {probe.detail}"
-                )
+            if own:
+                await check_resolver(resolver, ctx.domains[0])
             selectors = ctx.dns.dkim_selectors or DEFAULT_DKIM_SELECTORS
             scans = await asyncio.gather(
-                *(scan_domain(resolver, domain, out, selectors) for domain in ctx.domains)
+                *(scan_domain(resolver, domain, out, selectors) for domain in ctx.domains),
+                return_exceptions=True,
             )
-            lost = [scan.domain for scan in scans if scan.unreachable]
+            errors: list[BaseException] = []
+            lost: list[str] = []
+            for domain, scan in zip(ctx.domains, scans, strict=True):
+                if isinstance(scan, BaseException):
+                    if not isinstance(scan, Exception):
+                        raise scan  # cancellation and the like are not a domain's failure
+                    errors.append(scan)
+                    out.note(f"{domain}: {type(scan).__name__}: {scan}")
+                elif scan.unreachable:
+                    lost.append(scan.domain)
+            if errors:
+                raise errors[0]
             if lost:
                 raise ResolverUnreachable(
                     "le résolveur a cessé de répondre pour / the resolver stopped answering for "
@@ -64,4 +109,5 @@ class DnsProbe(Probe):
                     + f" ({', '.join(resolver.servers)})"
                 )
         finally:
-            await resolver.close()
+            if own:
+                await resolver.close()
