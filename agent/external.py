@@ -26,6 +26,8 @@ How the work is bounded, whatever the number of organisations:
   The server takes an inventory only with a token of the organisation it describes, so each
   organisation has its own token file (`--tokens`) and its own spool folder
   (`<spool>/external/<inventory name>`): its waiting inventories never go out with another's token.
+  What the server took is listed in the output folder's `sent.log`, so a later `--send` run also
+  sends the complete inventories that were never sent (scanned without `--send`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from probes.base import DnsSettings, Emitter, Probe, ProbeCancelled, ProbeContex
 from probes.dns.probe import DnsProbe, ResolverUnreachable, check_resolver
 from probes.dns.queries import DEFAULT_DKIM_SELECTORS
 from probes.dns.resolver import AsyncResolver
+from probes.http.settings import HttpSettings
 
 if TYPE_CHECKING:
     from agent.config import ServerConfig
@@ -250,6 +253,8 @@ class ExternalSettings:
     probes: tuple[str, ...] = ("dns",)
     threads: int = 32
     """Synchronous probe runs (the HTTP probe) at once."""
+    http: HttpSettings = field(default_factory=HttpSettings)
+    """How the HTTP probe fetches (the configuration's `[http]`)."""
 
 
 class ExternalPlanError(ValueError):
@@ -670,6 +675,7 @@ class _Run:
                 retries=settings.retries,
                 dkim_selectors=settings.dkim_selectors,
             ),
+            http=settings.http,
         )
         started = datetime.now(UTC)
         results = await asyncio.gather(*(self.runner.run(planned, ctx) for planned in self.plan))

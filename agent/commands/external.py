@@ -37,16 +37,18 @@ def add_arguments(scan: argparse.ArgumentParser) -> None:
             "http (celles qui existent ; --probe pour choisir) et écrit un inventaire par "
             "organisation dans --output (un dossier, défaut : tiebreak-external) et summary.csv. "
             "Un nouveau lancement reprend là où le précédent s'est arrêté. Le fichier de "
-            "configuration est facultatif : seules ses sections [dns] et [server] (--send) "
-            "servent ; --nameserver/--port remplacent [dns] ; sans l'un ni l'autre, le résolveur "
+            "configuration est facultatif : seules ses sections [dns], [http] et [server] "
+            "(--send) servent ; --nameserver/--port remplacent [dns] ; sans l'un ni l'autre, le "
+            "résolveur "
             "du système (/etc/resolv.conf). Avec --send, chaque inventaire part avec le jeton de "
             "son organisation, lu dans le dossier --tokens.",
             "Scans the domains of a file from outside (one domain per line, or CSV: domain, "
             "organisation, SIREN; blank and # lines skipped) with the dns and http probes (those "
             "that exist; --probe to choose) and writes one inventory per organisation into "
             "--output (a folder, default: tiebreak-external) and summary.csv. A rerun resumes "
-            "where the last one stopped. The configuration file is optional: only its [dns] and "
-            "[server] (--send) sections are used; --nameserver/--port override [dns]; with "
+            "where the last one stopped. The configuration file is optional: only its [dns], "
+            "[http] and [server] (--send) sections are used; --nameserver/--port override [dns]; "
+            "with "
             "neither, the system resolver (/etc/resolv.conf). With --send, each inventory goes "
             "with its organisation's token, read from the --tokens folder.",
         ),
@@ -116,6 +118,7 @@ def _settings(
     port, timeout, retries = 53, 2.0, 1
     selectors: tuple[str, ...] = ()
     server = None
+    http = None
     try:
         path = find_config(args.config)
     except ConfigError:
@@ -129,6 +132,7 @@ def _settings(
         port, timeout, retries = config.dns.port, config.dns.timeout, config.dns.retries
         selectors = tuple(config.dns.dkim_selectors)
         server = config.server
+        http = config.http
     for value in args.nameserver or []:
         try:
             ipaddress.ip_address(value)
@@ -147,10 +151,19 @@ def _settings(
         retries=retries,
         concurrency=args.concurrency,
     )
-    if selectors:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if selectors:
         settings = replace(settings, dkim_selectors=selectors)
+    if http is not None:
+        from probes.http.settings import HttpSettings
+
+        settings = replace(
+            settings,
+            http=HttpSettings(
+                ca_file=http.ca_file, site_timeout=http.timeout, concurrency=http.concurrency
+            ),
+        )
     return settings, server, problems
 
 

@@ -21,6 +21,7 @@ import pytest
 from agent.external import ExternalSettings, Target, inventory_path, run_external
 from inventory import Inventory
 from probes import registry
+from probes.http.settings import HttpSettings
 
 pytestmark = [pytest.mark.service, pytest.mark.root]
 
@@ -62,7 +63,12 @@ def test_external_mode_runs_the_http_probe_and_fills_the_web_columns(
     lab = _web_lab_module()
     targets = [Target(1, "wp.test", "Commune WP"), Target(2, "cf.test", "Commune CF")]
     settings = ExternalSettings(
-        nameservers=(lab.DNS_ADDRESS,), port=53, timeout=1.0, probes=("dns", "http"), threads=2
+        nameservers=(lab.DNS_ADDRESS,),
+        port=53,
+        timeout=1.0,
+        probes=("dns", "http"),
+        threads=2,
+        http=HttpSettings(ca_file=web_lab.ca_file),  # `[http] ca_file`, carried to the probe
     )
     report = web_lab.call(run_external, targets, settings, tmp_path)
     assert report.failed_domains == []
@@ -76,6 +82,9 @@ def test_external_mode_runs_the_http_probe_and_fills_the_web_columns(
         ]
         assert {o.probe for o in inventory.observations} == {"dns", "http"}
         assert inventory.summary.observations == len(inventory.observations)
+        if target.domain == "wp.test":
+            # Verified against the lab's authority: the probe got the settings of the run.
+            assert any(o.channel == "tls.issuer" for o in inventory.observations)
     with (tmp_path / "summary.csv").open(encoding="utf-8") as handle:
         rows = {row["domain"]: row for row in csv.DictReader(handle)}
     # Self-hosted WordPress: a CMS, no hosting service, no CDN.
