@@ -130,6 +130,15 @@ def _scan(args: argparse.Namespace) -> int:
     for run in outcome.inventory.probes:
         if run.status in ("failed", "timeout"):
             error(f"{run.name}: {run.status}: {run.error}")
+    for channel, count in sorted(outcome.unknown_channels.items()):
+        error(
+            t(
+                f"{count} observation(s) sur le canal {channel}, inconnu de cette version : "
+                "listées comme non identifiées",
+                f"{count} observation(s) on channel {channel}, unknown to this version: listed "
+                "as unidentified",
+            )
+        )
     if not args.quiet:
         from agent.display import print_summary
 
