@@ -275,3 +275,32 @@ def test_extra_hosts_without_domains_visit_nothing() -> None:
     assert scan_sites([], out, extra_hosts=["www.mairie.test", "evil.test"]) == []
     assert [note.split(" : ")[0] for note in out.notes] == ["www.mairie.test", "evil.test"]
     assert out.observations == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cf-ray",
+        "x-amz-cf-id",
+        "x-azure-ref",
+        "x-served-by",
+        "x-vercel-id",
+        "x-nf-request-id",
+        "x-arequestid",
+        "x-confluence-request-time",
+    ],
+)
+def test_the_catalog_recognises_id_headers_as_the_probe_records_them(name: str) -> None:
+    """Per-request ids are recorded as 'name: present': the catalog's matchers must read that."""
+    from fingerprints.engine import default_engine
+
+    value = header_value(name, "8c1f2e3d4a5b6c7d-CDG")
+    assert value == f"{name}: present"
+    assert default_engine().index.lookup("http.header", value), value
+
+
+@pytest.mark.parametrize("cookie", ["SVPNCOOKIE", "NSC_vs_portail", "webvpncontext", "__cf_bm"])
+def test_the_catalog_recognises_vendor_cookies_by_name(cookie: str) -> None:
+    from fingerprints.engine import default_engine
+
+    assert default_engine().index.lookup("http.cookie", cookie), cookie
