@@ -17,9 +17,9 @@ at the top.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -30,6 +30,24 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+def _shared_netns() -> Any:
+    """tests/tiebreak_netns.py, the namespace helpers the fixtures share (tests are not a
+    package, and putting tests/ on sys.path would let tests/agent shadow the agent package)."""
+    name = "tiebreak_test_netns"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tiebreak_netns.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+tiebreak_netns = _shared_netns()
+_namespace_pids = tiebreak_netns.namespace_pids
+_remove_namespace = tiebreak_netns.remove_namespace
 
 REALM = "TIEBREAK.TEST"
 DOMAIN = "TIEBREAK"
@@ -258,31 +276,6 @@ EXPECTED_HOSTILE: dict[str, dict[str, Any]] = {
 }
 
 
-def _namespace_name() -> str:
-    base = f"{NAMESPACE_PREFIX}{os.getpid()}"
-    existing = set(_namespaces())
-    if base not in existing:
-        return base
-    n = 2
-    while f"{base}-{n}" in existing:
-        n += 1
-    return f"{base}-{n}"
-
-
-def _namespaces() -> list[str]:
-    listing = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=False
-    ).stdout
-    return [line.split()[0] for line in listing.splitlines() if line.strip()]
-
-
-def _namespace_pids(netns: str) -> list[int]:
-    listing = subprocess.run(
-        ["ip", "netns", "pids", netns], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(pid) for pid in listing.split()]
-
-
 def _samba_pids(netns: str) -> list[int]:
     """PIDs of the samba, smbd and winbindd processes living in the namespace."""
     pids = []
@@ -300,30 +293,6 @@ def _signal_all(pids: list[int], signum: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-
-
-def _remove_namespace(netns: str) -> None:
-    """Kill the Samba processes left in `netns`, then delete it and /etc/netns/<netns>."""
-    pids = _samba_pids(netns)
-    _signal_all(pids, signal.SIGCONT)
-    _signal_all(pids, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while _samba_pids(netns) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
-    shutil.rmtree(Path("/etc/netns") / netns, ignore_errors=True)
-
-
-def remove_stale_namespaces() -> list[str]:
-    """Delete the namespaces of fixtures whose pytest process died (SIGKILL, crash)."""
-    removed = []
-    pattern = re.compile(rf"^{re.escape(NAMESPACE_PREFIX)}(\d+)(?:-\d+)?$")
-    for netns in _namespaces():
-        match = pattern.match(netns)
-        if match and not Path(f"/proc/{match.group(1)}").exists():
-            _remove_namespace(netns)
-            removed.append(netns)
-    return removed
 
 
 def _password() -> str:
@@ -835,3 +804,12 @@ def _add_hostile(db: Any, ldb: Any, computer: Any, sam: str) -> dict[str, str]: 
 
 if __name__ == "__main__" and sys.argv[1:] == ["populate"]:  # pragma: no cover
     print(json.dumps(_populate_offline(json.load(sys.stdin))))
+
+
+def _namespace_name() -> str:
+    return tiebreak_netns.free_name(NAMESPACE_PREFIX)
+
+
+def remove_stale_namespaces() -> list[str]:
+    """Delete the namespaces of fixtures whose pytest process died (SIGKILL, crash)."""
+    return tiebreak_netns.remove_stale_namespaces(NAMESPACE_PREFIX)

@@ -33,10 +33,8 @@ joined the namespace (`WebLab.call`): its sockets, its threads' sockets and its 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import importlib.util
 import json
-import os
-import re
 import secrets
 import shutil
 import signal
@@ -52,6 +50,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+
+def _shared_netns() -> Any:
+    """tests/tiebreak_netns.py, the namespace helpers the fixtures share (tests are not a
+    package, and putting tests/ on sys.path would let tests/agent shadow the agent package)."""
+    name = "tiebreak_test_netns"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tiebreak_netns.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+tiebreak_netns = _shared_netns()
+_namespace_pids = tiebreak_netns.namespace_pids
+_remove_namespace = tiebreak_netns.remove_namespace
 
 NAMESPACE_PREFIX = "tiebreak-web-"
 SUBNET = "127.80.0"
@@ -92,8 +108,6 @@ REQUIRED_TOOLS: dict[str, str] = {
     "openssl": "openssl",
 }
 TOOL_DIRECTORIES = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
-CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 
 T = TypeVar("T")
 
@@ -338,62 +352,6 @@ class WebLab:
                 process.wait(timeout=5)
 
 
-def _namespaces() -> list[str]:
-    listing = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=False
-    ).stdout
-    return [line.split()[0] for line in listing.splitlines() if line.strip()]
-
-
-def _namespace_pids(netns: str) -> list[int]:
-    listing = subprocess.run(
-        ["ip", "netns", "pids", netns], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(pid) for pid in listing.split() if int(pid) != os.getpid()]
-
-
-def _remove_namespace(netns: str) -> None:
-    deadline = time.monotonic() + 5
-    while (pids := _namespace_pids(netns)) and time.monotonic() < deadline:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-    subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
-    shutil.rmtree(Path("/etc/netns") / netns, ignore_errors=True)
-
-
-def remove_stale_namespaces() -> list[str]:
-    """Delete the namespaces of web labs whose pytest process died."""
-    removed = []
-    pattern = re.compile(rf"^{re.escape(NAMESPACE_PREFIX)}(\d+)(?:-\d+)?$")
-    for netns in _namespaces():
-        match = pattern.match(netns)
-        if match and not Path(f"/proc/{match.group(1)}").exists():
-            _remove_namespace(netns)
-            removed.append(netns)
-    return removed
-
-
-def _in_namespace(path: Path) -> Callable[[], None]:
-    def join() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            if libc.setns(descriptor, CLONE_NEWNET) != 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, f"setns({path}): {os.strerror(errno)}")
-        finally:
-            os.close(descriptor)
-
-    return join
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found:
@@ -442,7 +400,7 @@ def _create_namespace(lab: WebLab) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"configuring lo in {lab.netns} failed: {result.stderr}")
     lab._executor = ThreadPoolExecutor(
-        max_workers=1, initializer=_in_namespace(Path("/run/netns") / lab.netns)
+        max_workers=1, initializer=tiebreak_netns.joiner(Path("/run/netns") / lab.netns)
     )
 
 
@@ -455,7 +413,7 @@ def _spawn(lab: WebLab, name: str, argv: Sequence[str | Path]) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=tiebreak_netns.die_with_parent,
         )
 
 
@@ -722,13 +680,7 @@ def start_web_lab(workdir: Path, ready_timeout: float = 30.0) -> WebLab:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir(exist_ok=True)
     started = time.monotonic()
-    existing = set(_namespaces())
-    netns = f"{NAMESPACE_PREFIX}{os.getpid()}"
-    n = 2
-    while netns in existing:
-        netns = f"{NAMESPACE_PREFIX}{os.getpid()}-{n}"
-        n += 1
-    lab = WebLab(netns=netns, workdir=workdir)
+    lab = WebLab(netns=_namespace_name(), workdir=workdir)
     try:
         _create_namespace(lab)
         pki = write_pki(workdir / "pki")
@@ -1059,3 +1011,12 @@ def _main(argv: list[str], stream: IO[str]) -> int:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(_main(sys.argv[1:], sys.stderr))
+
+
+def _namespace_name() -> str:
+    return tiebreak_netns.free_name(NAMESPACE_PREFIX)
+
+
+def remove_stale_namespaces() -> list[str]:
+    """Delete the namespaces of fixtures whose pytest process died (SIGKILL, crash)."""
+    return tiebreak_netns.remove_stale_namespaces(NAMESPACE_PREFIX)

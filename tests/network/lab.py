@@ -47,10 +47,10 @@ file with importlib under the module name `tiebreak_test_network_lab`.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import email.utils
 import http.server
+import importlib.util
 import ipaddress
 import os
 import re
@@ -71,6 +71,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+
+def _shared_netns() -> Any:
+    """tests/tiebreak_netns.py, the namespace helpers the fixtures share (tests are not a
+    package, and putting tests/ on sys.path would let tests/agent shadow the agent package)."""
+    name = "tiebreak_test_netns"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tiebreak_netns.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+tiebreak_netns = _shared_netns()
+_namespace_pids = tiebreak_netns.namespace_pids
+_remove_namespace = tiebreak_netns.remove_namespace
 
 NAMESPACE_PREFIX = "tiebreak-lab-"
 DEFAULT_SUBNET = "127.70.0.0/24"
@@ -123,8 +141,6 @@ DECOY_SSH_BANNER = b"SSH-2.0-TiebreakDecoy_1.0\r\n"
 DECOY_SERVER = "tiebreak-decoy"
 IIS_SERVER = "Microsoft-IIS/10.0"
 
-CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 
 T = TypeVar("T")
 
@@ -635,7 +651,7 @@ class Lab:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=tiebreak_netns.die_with_parent,
         )
         capture = Capture(path=path, process=process)
         listening = threading.Event()
@@ -679,79 +695,6 @@ class Lab:
 # --- Namespace -------------------------------------------------------------------------------
 
 
-def _namespaces() -> list[str]:
-    listing = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=False
-    ).stdout
-    return [line.split()[0] for line in listing.splitlines() if line.strip()]
-
-
-def _namespace_name() -> str:
-    base = f"{NAMESPACE_PREFIX}{os.getpid()}"
-    existing = set(_namespaces())
-    if base not in existing:
-        return base
-    n = 2
-    while f"{base}-{n}" in existing:
-        n += 1
-    return f"{base}-{n}"
-
-
-def _namespace_pids(netns: str) -> list[int]:
-    """PIDs of the processes in `netns` (never this process: a thread of it may be in there)."""
-    listing = subprocess.run(
-        ["ip", "netns", "pids", netns], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(pid) for pid in listing.split() if int(pid) != os.getpid()]
-
-
-def _remove_namespace(netns: str) -> None:
-    """SIGKILL every process left in `netns`, then delete it and /etc/netns/<netns>."""
-    deadline = time.monotonic() + 5
-    while (pids := _namespace_pids(netns)) and time.monotonic() < deadline:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-    subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
-    shutil.rmtree(Path("/etc/netns") / netns, ignore_errors=True)
-
-
-def remove_stale_namespaces() -> list[str]:
-    """Delete the namespaces of labs whose pytest process died (SIGKILL, crash)."""
-    removed = []
-    pattern = re.compile(rf"^{re.escape(NAMESPACE_PREFIX)}(\d+)(?:-\d+)?$")
-    for netns in _namespaces():
-        match = pattern.match(netns)
-        if match and not Path(f"/proc/{match.group(1)}").exists():
-            _remove_namespace(netns)
-            removed.append(netns)
-    return removed
-
-
-def _in_namespace(path: Path) -> Callable[[], None]:
-    """Thread initializer: move the calling thread into the namespace mounted at `path`."""
-
-    def join() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            if libc.setns(descriptor, CLONE_NEWNET) != 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, f"setns({path}): {os.strerror(errno)}")
-        finally:
-            os.close(descriptor)
-
-    return join
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGKILL when the thread that started it dies (not across setuid exec)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _create_namespace(lab: Lab) -> None:
     subprocess.run(["ip", "netns", "add", lab.netns], check=True, capture_output=True)
     etc = Path("/etc/netns") / lab.netns
@@ -776,7 +719,7 @@ def _create_namespace(lab: Lab) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"configuring lo in {lab.netns} failed: {result.stderr}")
     lab._executor = ThreadPoolExecutor(
-        max_workers=1, initializer=_in_namespace(Path("/run/netns") / lab.netns)
+        max_workers=1, initializer=tiebreak_netns.joiner(Path("/run/netns") / lab.netns)
     )
 
 
@@ -823,7 +766,7 @@ def _spawn(lab: Lab, name: str, argv: Sequence[str | Path]) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # only prctl(): safe enough after fork
+            preexec_fn=tiebreak_netns.die_with_parent,  # only prctl(): safe enough after fork
         )
 
 
@@ -1458,3 +1401,12 @@ def _main(argv: list[str], stream: IO[str]) -> int:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(_main(sys.argv[1:], sys.stderr))
+
+
+def _namespace_name() -> str:
+    return tiebreak_netns.free_name(NAMESPACE_PREFIX)
+
+
+def remove_stale_namespaces() -> list[str]:
+    """Delete the namespaces of fixtures whose pytest process died (SIGKILL, crash)."""
+    return tiebreak_netns.remove_stale_namespaces(NAMESPACE_PREFIX)

@@ -321,7 +321,7 @@ def test_stop_leaves_nothing(lab_factory: LabFactory) -> None:
     assert len(pids) >= len(started.processes)  # nginx, smbd, ... have children
     assert started.netns != ""
     started.stop()
-    assert started.netns not in network_lab._namespaces()
+    assert started.netns not in network_lab.tiebreak_netns.namespaces()
     assert not (Path("/run/netns") / started.netns).exists()
     assert not (Path("/etc/netns") / started.netns).exists()
     assert [pid for pid in pids if _alive(pid)] == []
@@ -355,7 +355,7 @@ def test_stale_namespaces_are_removed() -> None:
     try:
         assert network_lab.remove_stale_namespaces() == [netns]
         assert leftover.wait(timeout=10) == -9
-        assert netns not in network_lab._namespaces()
+        assert netns not in network_lab.tiebreak_netns.namespaces()
     finally:
         if leftover.poll() is None:
             leftover.kill()
