@@ -24,6 +24,7 @@ EXIT_CONFIG = 2
 
 COMMAND_MODULES = (
     "agent.commands.scan",
+    "agent.commands.delivery",
     "agent.commands.config",
     "agent.commands.probes",
     "agent.commands.catalog",

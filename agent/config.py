@@ -344,17 +344,67 @@ class DirectoryConfig(_Section):
         return None
 
 
+def _megabytes(value: Any) -> float:
+    """A size in megabytes: a finite number above 0, at most a million (a terabyte)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"taille en Mo attendue / size in MB expected, pas / not {_show(value)} (ex. 100)"
+        )
+    if not math.isfinite(value) or not 0 < value <= 1_000_000:
+        raise ValueError(
+            f"taille invalide / invalid size {_show(value)}: plus de 0 et au plus 1000000 Mo / "
+            "more than 0 and at most 1000000 MB"
+        )
+    return float(value)
+
+
+def _is_loopback(host: str) -> bool:
+    """`localhost`, or an address of 127.0.0.0/8 or ::1 (no name is resolved)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_server_url(value: str) -> str:
+    """`https://`, or `http://` to a loopback address only: a token never crosses a network in
+    clear."""
+    _check_url(value, ("http", "https"))
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError(
+            f"http:// seulement vers l'adresse de bouclage (127.0.0.0/8, ::1, localhost), pas "
+            f"{host} : le jeton et l'inventaire passeraient en clair sur le réseau ; utilisez "
+            f"https:// / http:// only to a loopback address (127.0.0.0/8, ::1, localhost), not "
+            f"{host}: the token and the inventory would cross the network in clear; use https://"
+        )
+    return value
+
+
+DEFAULT_SPOOL_MAX_MB: Final = 100.0
+"""Default bound of the spool, in megabytes."""
+
+
 class ServerConfig(_Section):
-    """`[server]`: where inventories are sent."""
+    """`[server]`: where inventories are sent, how hard to try, how much may wait."""
 
     url: str
     token_file: Path | None = None
-    ca_bundle: Path | None = None
+    ca_bundle: Path | None = None  # certificates to trust instead of the system store
+    spool_max_mb: Annotated[float, BeforeValidator(_megabytes)] = DEFAULT_SPOOL_MAX_MB
+    retries: Annotated[int, BeforeValidator(_integer(0, 10))] = 3  # after the first attempt
+    retry_base: Annotated[float, BeforeValidator(_seconds(600.0))] = 2.0
+    retry_cap: Annotated[float, BeforeValidator(_seconds(3600.0))] = 60.0
+    retry_after_max: Annotated[float, BeforeValidator(_seconds(86_400.0))] = 300.0
+    timeout: Annotated[float, BeforeValidator(_seconds(3600.0))] = 120.0  # per answer
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _check_url(value, ("http", "https"))
+        return _check_server_url(value)
 
 
 class ProbesConfig(_Section):

@@ -1,65 +1,125 @@
-"""Send inventories to the central server through a write-ahead spool.
+"""Send inventories to the central server through the write-ahead spool (agent/spool.py).
 
-`tiebreak scan --send` first writes the inventory to the spool directory (temporary file, synced,
-renamed, directory synced), then sends what waits there, oldest first, this inventory last, and
-removes each one the server took. Killing the agent at any moment (even `kill -9` while the server
-does not answer) therefore loses nothing: the next `scan --send` sends it, and the server answers a
-resend as the first time. An inventory goes out gzip-compressed with the agent token read from
-`[server] token_file` (never from the command line, never logged).
+`tiebreak scan --send` first writes the inventory to the spool, then sends what waits there,
+oldest first, this inventory last, and removes each one the server took; `tiebreak send` sends
+what waits without scanning. Killing the agent at any moment (even `kill -9` while the server
+does not answer) therefore loses nothing: the next run sends it, and the server answers a resend
+as the first time. An inventory goes out gzip-compressed with the agent token read from
+`[server] token_file` (never from the command line, never logged), over https:// with the
+certificate verified (system store or `[server] ca_bundle`), or http:// to a loopback address.
+
+A transient failure (no connection, no answer in `[server] timeout`, 500, 502, 503, 504, 429) is
+tried again up to `[server] retries` times, after a random wait of 0 to
+min(retry_cap, retry_base × 2^attempt) seconds ("full jitter": many agents never retry in step).
+A 429 or 503 with `Retry-After` (seconds or an HTTP date) waits what the server asks, unless it
+asks more than `[server] retry_after_max`: then the run stops, everything stays in the spool, and
+the message says when to try again.
 
 One inventory never blocks the others:
 - refused for good because of what it contains (400, 409, 413, 415, 422, and 403 when the server
   says the inventory describes another organisation than the token's): it moves to `rejected/` in
   the spool, with the server's reason beside it (`<id>.reason.txt`), and the next ones go;
-- a temporary failure of that inventory (500...): it stays for the next run, and the next ones go;
-- a failure that is not about the inventory (server unreachable or silent, token refused with 401,
-  server busy with 429/503, a proxy answering instead of the server): it and the rest stay in the
-  spool, and this run stops there;
+- a temporary failure of that inventory (500...), once the retries are spent: it stays for the
+  next run, and the next ones go;
+- a failure that is not about the inventory (server unreachable or silent, certificate refused,
+  token refused with 401, server busy with 429/503, a proxy or a redirection answering instead of
+  the server): it and the rest stay in the spool, and this run stops there;
 - a spool entry that is not a regular file (directory, symbolic link, FIFO...) is skipped with a
   warning, never followed nor read.
 
-The spool directory holds inventories that are sent with the agent's token, so it must be the
-agent's own: owned by the current user, not writable by group or others, not a symbolic link, in
-directories only root or that user can change (a sticky shared directory like /tmp may hold it,
-not be it). Otherwise `--send` refuses it (exit 2) before scanning and sends nothing. It is
-created with mode 0700; files inside are opened without following links, and a `rejected` entry
-that is not a real directory of ours is never used.
-
-Spool directory: $TIEBREAK_SPOOL, else /var/spool/tiebreak for root, else
-$XDG_STATE_HOME/tiebreak/spool (~/.local/state/tiebreak/spool).
+The last delivery attempt is remembered beside the scan history (agent/history.py) for
+`tiebreak status`.
 """
 
 from __future__ import annotations
 
-import contextlib
+import email.utils
 import gzip
-import os
-import stat
+import random
+import ssl
 import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
 
-from agent.atomic import write_atomically_at
 from agent.config import ServerConfig, read_secret_file
 from agent.i18n import t
+from agent.spool import (
+    REJECTED,
+    SUFFIX,
+    Spool,
+    SpoolEntry,
+    SpoolError,
+    SpoolFullError,
+    SpoolState,
+    Warn,
+    limit_bytes,
+    open_spool,
+    spool_directory,
+    spool_state,
+    warn,
+)
+
+__all__ = [
+    "API_PATH",
+    "CHECK_PATH",
+    "EXIT_NOT_SENT",
+    "REJECTED",
+    "SUFFIX",
+    "Outcome",
+    "Pacing",
+    "Spool",
+    "SpoolEntry",
+    "SpoolError",
+    "SpoolFullError",
+    "SpoolState",
+    "check_ready",
+    "check_server",
+    "deliver",
+    "deliver_waiting",
+    "open_spool",
+    "read_token",
+    "report",
+    "send",
+    "send_inventory",
+    "spool_and_deliver",
+    "spool_directory",
+    "spool_state",
+]
 
 API_PATH = "/api/v1/inventories"
+CHECK_PATH = "/api/v1/agent"
 EXIT_NOT_SENT = 3
-"""Exit code of `tiebreak scan --send` when the inventory was written but waits in the spool."""
+"""Exit code when an inventory was written but waits in the spool."""
 PERMANENT = frozenset({400, 403, 409, 413, 415, 422})
 """Statuses that a resend of the same inventory would get again (403: only the server's own)."""
-NOT_ABOUT_THE_INVENTORY = frozenset({401, 404, 405, 407, 429, 502, 503, 504})
+NOT_ABOUT_THE_INVENTORY = frozenset(
+    {301, 302, 303, 307, 308, 401, 404, 405, 407, 429, 502, 503, 504}
+)
 """Statuses every inventory would get now (token, address, proxy, busy server): stop the run."""
-REJECTED = "rejected"
-SUFFIX = ".json"
+TRANSIENT = frozenset({429, 500, 502, 503, 504})
+"""Statuses worth another attempt after a wait."""
+HONOURS_RETRY_AFTER = frozenset({429, 503})
+CONNECT_TIMEOUT = 10.0
 
 
-class SpoolError(OSError):
-    """The spool directory cannot be trusted: nothing is read from it, written to it or sent."""
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How the sender waits between attempts; tests inject these so that nothing really sleeps."""
+
+    sleep: Callable[[float], None] = time.sleep
+    random: Callable[[], float] = random.random
+    """A number in [0, 1): the share of the backoff window actually waited."""
+    now: Callable[[], datetime] = _utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,243 +132,17 @@ class Outcome:
     permanent: bool = False
     stop: bool = False
     """The failure is not about this inventory: the ones after it are not tried this time."""
+    retry_at: datetime | None = None
+    """When the server said to come back (Retry-After), when it did."""
+    attempts: int = 1
 
 
-def spool_directory() -> Path:
-    """Where unsent inventories wait."""
-    explicit = os.environ.get("TIEBREAK_SPOOL")
-    if explicit:
-        return Path(explicit)
-    if os.geteuid() == 0:
-        return Path("/var/spool/tiebreak")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "tiebreak" / "spool"
-
-
-def _warn(message: str) -> None:
-    print(f"tiebreak: {message}", file=sys.stderr)
-
-
-class _Untrusted(Exception):
-    """Why a directory cannot be trusted, in both languages."""
-
-    def __init__(self, french: str, english: str) -> None:
-        super().__init__(english)
-        self.french = french
-        self.english = english
-
-
-def _refuse(path: Path, why: _Untrusted) -> SpoolError:
-    return SpoolError(
-        t(
-            f"répertoire d'attente (spool) {path} refusé : {why.french} ; rien n'est envoyé. "
-            "Donnez à TIEBREAK_SPOOL un répertoire à vous, en mode 0700",
-            f"spool directory {path} refused: {why.english}; nothing is sent. "
-            "Point TIEBREAK_SPOOL to a directory of your own, mode 0700",
-        )
-    )
-
-
-def _check_ancestor(path: Path, status: os.stat_result) -> None:
-    """A directory above the spool: only root or this user may rename what it holds."""
-    if status.st_uid not in (0, os.geteuid()):
-        raise _Untrusted(
-            f"{path} appartient à l'utilisateur {status.st_uid}, qui pourrait le remplacer",
-            f"{path} belongs to user {status.st_uid}, who could replace it",
-        )
-    mode = stat.S_IMODE(status.st_mode)
-    if mode & 0o022 and not mode & stat.S_ISVTX:
-        raise _Untrusted(
-            f"{path} est modifiable par d'autres utilisateurs (mode {mode:04o})",
-            f"{path} is writable by other users (mode {mode:04o})",
-        )
-
-
-def _check_own(path: Path, status: os.stat_result) -> None:
-    """The spool itself (or its `rejected/`): a directory of this user that only they can change."""
-    euid = os.geteuid()
-    mode = stat.S_IMODE(status.st_mode)
-    if not stat.S_ISDIR(status.st_mode):
-        raise _Untrusted(f"{path} n'est pas un répertoire", f"{path} is not a directory")
-    if status.st_uid != euid:
-        raise _Untrusted(
-            f"{path} appartient à l'utilisateur {status.st_uid}, pas à {euid}",
-            f"{path} belongs to user {status.st_uid}, not {euid}",
-        )
-    if mode & 0o022:
-        raise _Untrusted(
-            f"{path} est modifiable par le groupe ou les autres (mode {mode:04o})",
-            f"{path} is writable by group or others (mode {mode:04o})",
-        )
-
-
-def _open_directory(name: str, parent: int, path: Path) -> int:
-    """Open (creating it, mode 0700) the directory `name` in `parent`, never through a link."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(name, 0o700, dir_fd=parent)
-    try:
-        return os.open(
-            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent
-        )
-    except OSError:
-        with contextlib.suppress(OSError):
-            if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
-                raise _Untrusted(
-                    f"{path} est un lien symbolique (donnez le chemin réel)",
-                    f"{path} is a symbolic link (give the real path)",
-                ) from None
-        raise _Untrusted(f"{path} n'est pas un répertoire", f"{path} is not a directory") from None
-
-
-class Spool:
-    """The spool directory, open as a descriptor: every name inside is resolved from it."""
-
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
-        self.fd = fd
-
-    def __enter__(self) -> Spool:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release the directory descriptor."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def put(self, name: str, document: bytes) -> None:
-        """Write an inventory durably (write-ahead: before any attempt to send it)."""
-        write_atomically_at(self.fd, _file_name(name), document, mode=0o600)
-
-    def waiting(self) -> list[str]:
-        """Names of the inventories waiting, oldest first; other entries skipped with a warning."""
-        found: list[tuple[int, str]] = []
-        for entry in os.listdir(self.fd):
-            if not entry.endswith(SUFFIX) or entry.startswith("."):
-                continue
-            try:
-                status = os.stat(entry, dir_fd=self.fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # sent meanwhile by another run
-            if not stat.S_ISREG(status.st_mode):
-                _warn(_not_a_file(self.path / entry))
-                continue
-            found.append((status.st_mtime_ns, entry.removesuffix(SUFFIX)))
-        return [name for _, name in sorted(found)]
-
-    def read(self, name: str) -> bytes | None:
-        """The inventory `name`; None when it is gone or not a regular file (never followed)."""
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            fd = os.open(_file_name(name), flags, dir_fd=self.fd)
-        except FileNotFoundError:
-            return None
-        except OSError:  # ELOOP: it became a link
-            _warn(_not_a_file(self.path / _file_name(name)))
-            return None
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                _warn(_not_a_file(self.path / _file_name(name)))
-                return None
-            return handle.read()
-
-    def remove(self, name: str) -> None:
-        """Forget an inventory the server took."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(_file_name(name), dir_fd=self.fd)
-        os.fsync(self.fd)
-
-    def reject(self, name: str, reason: str) -> bool:
-        """Move a refused inventory to `rejected/` with the reason; False if that cannot be done."""
-        where = self.path / REJECTED
-        try:
-            rejected = _open_directory(REJECTED, self.fd, where)
-        except _Untrusted as why:
-            _warn(_not_moved(name, self.path, t(why.french, why.english)))
-            return False
-        try:
-            status = os.fstat(rejected)
-            _check_own(where, status)
-            write_atomically_at(
-                rejected, f"{name}.reason.txt", reason.encode("utf-8") + b"\n", mode=0o600
-            )
-            os.rename(_file_name(name), _file_name(name), src_dir_fd=self.fd, dst_dir_fd=rejected)
-            os.fsync(rejected)
-            os.fsync(self.fd)
-        except _Untrusted as why:
-            _warn(_not_moved(name, self.path, t(why.french, why.english)))
-            return False
-        except OSError as exc:
-            _warn(_not_moved(name, self.path, str(exc)))
-            return False
-        finally:
-            os.close(rejected)
-        return True
-
-
-def _not_moved(name: str, spool: Path, why: str) -> str:
-    return t(
-        f"inventaire {name} refusé par le serveur mais non déplacé vers {spool / REJECTED} "
-        f"({why}) : laissé dans {spool}",
-        f"inventory {name} refused by the server but not moved to {spool / REJECTED} "
-        f"({why}): left in {spool}",
-    )
-
-
-def _file_name(name: str) -> str:
-    if not name or "/" in name or name.startswith(".") or "\x00" in name:
-        raise ValueError(f"invalid inventory id {name!r}")
-    return name + SUFFIX
-
-
-def _not_a_file(path: Path) -> str:
-    return t(
-        f"{path} ignoré : ce n'est pas un fichier ordinaire (répertoire, lien, tube...) ; "
-        "il n'est ni lu ni envoyé",
-        f"{path} skipped: not a regular file (directory, link, pipe...); not read nor sent",
-    )
-
-
-def open_spool(path: Path) -> Spool:
-    """Open (creating it, mode 0700) the spool directory after checking it can be trusted."""
-    spool = Path(os.path.abspath(path))
-    missing: list[str] = [spool.name]
-    anchor = spool.parent
-    while not anchor.exists():
-        missing.insert(0, anchor.name)
-        anchor = anchor.parent
-    real = Path(os.path.realpath(anchor))
-    try:
-        for directory in (real, *real.parents):
-            _check_ancestor(directory, os.stat(directory))
-    except _Untrusted as why:
-        raise _refuse(spool, why) from None
-    fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    current = real
-    try:
-        for index, name in enumerate(missing):
-            current = current / name
-            child = _open_directory(name, fd, current)
-            os.close(fd)
-            fd = child
-            if index < len(missing) - 1:
-                _check_ancestor(current, os.fstat(fd))
-        _check_own(spool, os.fstat(fd))
-    except _Untrusted as why:
-        os.close(fd)
-        raise _refuse(spool, why) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    return Spool(spool, fd)
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    outcome: Outcome
+    transient: bool = False
+    retry_after: float | None = None
+    """Seconds the server asked to wait (Retry-After on 429 or 503)."""
 
 
 def read_token(server: ServerConfig) -> str:
@@ -324,76 +158,431 @@ def read_token(server: ServerConfig) -> str:
     return read_secret_file(server.token_file)
 
 
-def send(document: bytes, server: ServerConfig, token: str, timeout: float = 120) -> Outcome:
-    """POST one inventory (JSON bytes) to the server."""
-    url = server.url.rstrip("/") + API_PATH
-    verify: bool | str = str(server.ca_bundle) if server.ca_bundle else True
+def _printable(text: str, most: int = 300) -> str:
+    """A server's text made safe for a terminal: no control characters, bounded."""
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    return cleaned[:most] + ("…" if len(cleaned) > most else "")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (causes, contexts, urllib3 reasons, arguments)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        wrapped.extend(current.args)
+        stack.extend(e for e in wrapped if isinstance(e, BaseException))
+
+
+# OpenSSL's X509_V_ERR_* codes that a person can act on.
+_EXPIRED, _NOT_YET_VALID = 10, 9
+_WRONG_NAME = frozenset({62, 64})  # host name, IP address
+_UNTRUSTED = frozenset({2, 18, 19, 20, 21, 24, 27})
+
+
+def _certificate_problem(error: ssl.SSLCertVerificationError, server: ServerConfig) -> str:
+    code = error.verify_code
+    if code == _EXPIRED:
+        return t(
+            "certificat du serveur expiré : l'équipe du serveur doit le renouveler",
+            "the server's certificate has expired: the server's team must renew it",
+        )
+    if code == _NOT_YET_VALID:
+        return t(
+            "certificat du serveur pas encore valide : vérifiez l'horloge de cette machine",
+            "the server's certificate is not valid yet: check this machine's clock",
+        )
+    if code in _WRONG_NAME:
+        return t(
+            "le certificat du serveur ne porte pas le nom de [server] url : corrigez l'adresse",
+            "the server's certificate does not carry the name in [server] url: fix the address",
+        )
+    if code in _UNTRUSTED:
+        if server.ca_bundle is not None:
+            return t(
+                f"certificat non approuvé : l'autorité qui l'a signé n'est pas dans "
+                f"[server] ca_bundle ({server.ca_bundle})",
+                f"untrusted certificate: the authority that signed it is not in "
+                f"[server] ca_bundle ({server.ca_bundle})",
+            )
+        return t(
+            "certificat non approuvé : indiquez l'autorité dans [server] ca_bundle",
+            "untrusted certificate: give its authority in [server] ca_bundle",
+        )
+    return t(
+        f"certificat du serveur refusé ({error.verify_message})",
+        f"the server's certificate was refused ({error.verify_message})",
+    )
+
+
+def _failure(exc: requests.RequestException, server: ServerConfig) -> tuple[str, bool]:
+    """A clear message for a request that got no answer, and whether it is worth retrying."""
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return _certificate_problem(cause, server), False
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            reason = getattr(cause, "reason", None) or type(cause).__name__
+            if reason == "WRONG_VERSION_NUMBER":
+                return t(
+                    "le serveur ne parle pas TLS à cette adresse (https:// vers un port http ?)",
+                    "the server does not speak TLS at this address (https:// to an http port?)",
+                ), False
+            return t(f"échec TLS avec le serveur ({reason})", f"TLS failure ({reason})"), False
+    host = server.url
+    if isinstance(exc, requests.Timeout):
+        return t(
+            f"serveur injoignable : pas de réponse de {host} dans les délais",
+            f"server unreachable: no answer from {host} in time",
+        ), True
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return t(
+                f"serveur injoignable : connexion refusée par {host} (serveur arrêté ?)",
+                f"server unreachable: connection refused by {host} (server stopped?)",
+            ), True
+        if "NameResolutionError" in type(cause).__name__ or "gaierror" in type(cause).__name__:
+            return t(
+                f"serveur injoignable : nom introuvable ({host})",
+                f"server unreachable: name not found ({host})",
+            ), True
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return t(
+            f"réponse de {host} interrompue en route",
+            f"the answer from {host} was cut off on the way",
+        ), True
+    if isinstance(exc, requests.ConnectionError):
+        return t(
+            f"serveur injoignable : {host} ({type(exc).__name__})",
+            f"server unreachable: {host} ({type(exc).__name__})",
+        ), True
+    # Only the kind of failure: enough to act on, and it cannot carry the token.
+    return t(
+        f"serveur injoignable ({type(exc).__name__})", f"server unreachable ({type(exc).__name__})"
+    ), False
+
+
+def _verify(server: ServerConfig) -> bool | str:
+    """What requests checks the certificate against; OSError when ca_bundle is missing."""
+    if server.ca_bundle is None:
+        return True
+    if not server.ca_bundle.is_file():
+        raise OSError(
+            t(
+                f"[server] ca_bundle : fichier introuvable : {server.ca_bundle}",
+                f"[server] ca_bundle: file not found: {server.ca_bundle}",
+            )
+        )
+    return str(server.ca_bundle)
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds asked by a `Retry-After` header (delta-seconds or HTTP date); None if unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value) if len(value) < 10 else 1e9
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Accept-Language": t("fr", "en")}
+
+
+def _post(body: bytes, server: ServerConfig, token: str, timeout: float, now: datetime) -> _Attempt:
+    """One POST of a compressed inventory."""
     try:
         answer = requests.post(
-            url,
-            data=gzip.compress(document, compresslevel=6),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Content-Encoding": "gzip",
-                "Accept-Language": t("fr", "en"),
-            },
-            timeout=(10, timeout),
-            verify=verify,
+            server.url.rstrip("/") + API_PATH,
+            data=body,
+            headers=_headers(token)
+            | {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            timeout=(CONNECT_TIMEOUT, timeout),
+            verify=_verify(server),
+            allow_redirects=False,
         )
     except requests.RequestException as exc:
-        # Only the kind of failure: enough to act on, and it cannot carry the token.
-        reason = type(exc).__name__
-        # No answer at all (unreachable, silent): the next inventories would fare no better.
-        silent = isinstance(exc, (requests.ConnectionError, requests.Timeout))
-        return Outcome(
-            False,
-            t(f"serveur injoignable ({reason})", f"server unreachable ({reason})"),
-            stop=silent,
-        )
+        message, transient = _failure(exc, server)
+        # No answer at all: the next inventories would fare no better.
+        return _Attempt(Outcome(False, message, stop=True), transient=transient)
     try:
-        body = answer.json()
+        data = answer.json()
     except ValueError:
-        body = None
-    if answer.status_code in (200, 201) and isinstance(body, dict):
-        return Outcome(True, t("envoyé", "sent"), body)
-    ours = isinstance(body, dict) and "detail" in body
-    detail = str(body["detail"]) if ours and isinstance(body, dict) else answer.text[:200]
+        data = None
     status = answer.status_code
+    if status in (200, 201) and isinstance(data, dict):
+        return _Attempt(Outcome(True, t("envoyé", "sent"), data))
+    ours = isinstance(data, dict) and "detail" in data
+    detail = _printable(str(data["detail"]) if ours and isinstance(data, dict) else answer.text)
     # A 403 is about the inventory only when the server itself says so (another organisation);
     # from a proxy in between, it is about everything.
     permanent = status in PERMANENT and (status != 403 or ours)
     stop = status in NOT_ABOUT_THE_INVENTORY or (status == 403 and not ours)
-    return Outcome(False, f"HTTP {status}: {detail}", permanent=permanent, stop=stop)
+    message = f"HTTP {status}: {detail}"
+    if status == 401:
+        message = t(
+            f"HTTP 401: jeton refusé par le serveur ({detail}) : vérifiez [server] token_file, "
+            "ou demandez un nouveau jeton à l'équipe centrale",
+            f"HTTP 401: token refused by the server ({detail}): check [server] token_file, "
+            "or ask the central team for a new token",
+        )
+    elif 300 <= status < 400:
+        where = _printable(answer.headers.get("location", ""), 200)
+        message = t(
+            f"HTTP {status}: le serveur redirige vers {where} : corrigez [server] url",
+            f"HTTP {status}: the server redirects to {where}: fix [server] url",
+        )
+    wait = None
+    if status in HONOURS_RETRY_AFTER:
+        wait = retry_after(answer.headers.get("retry-after"), now)
+    outcome = Outcome(False, message, permanent=permanent, stop=stop)
+    return _Attempt(outcome, transient=status in TRANSIENT, retry_after=wait)
+
+
+def _come_back(outcome: Outcome, wait: float, pacing: Pacing, attempts: int) -> Outcome:
+    """Stop here: the server asks to wait `wait` seconds, more than this run may."""
+    when = pacing.now() + timedelta(seconds=min(wait, 1e9))
+    moment = when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    return replace(
+        outcome,
+        message=t(
+            f"{outcome.message} — le serveur demande d'attendre {wait:.0f} s, plus que "
+            f"[server] retry_after_max : réessayez après {moment}",
+            f"{outcome.message} — the server asks to wait {wait:.0f} s, more than "
+            f"[server] retry_after_max: try again after {moment}",
+        ),
+        stop=True,
+        retry_at=when,
+        attempts=attempts,
+    )
+
+
+def send(
+    document: bytes,
+    server: ServerConfig,
+    token: str,
+    timeout: float | None = None,
+    pacing: Pacing | None = None,
+) -> Outcome:
+    """POST one inventory (JSON bytes), trying again on transient failures."""
+    pacing = pacing or Pacing()
+    body = gzip.compress(document, compresslevel=6)
+    attempt = 0
+    while True:
+        try:
+            result = _post(body, server, token, timeout or server.timeout, pacing.now())
+        except OSError as exc:  # ca_bundle gone
+            return Outcome(False, str(exc), stop=True, attempts=attempt + 1)
+        outcome = replace(result.outcome, attempts=attempt + 1)
+        if outcome.sent or not result.transient:
+            return outcome
+        wait = result.retry_after
+        if wait is not None and wait > server.retry_after_max:
+            return _come_back(outcome, wait, pacing, attempt + 1)
+        if attempt >= server.retries:
+            if attempt:
+                outcome = replace(
+                    outcome,
+                    message=t(
+                        f"{outcome.message} ({attempt + 1} tentatives)",
+                        f"{outcome.message} ({attempt + 1} attempts)",
+                    ),
+                )
+            if wait is not None:
+                outcome = replace(outcome, retry_at=pacing.now() + timedelta(seconds=wait))
+            return outcome
+        if wait is None:
+            window = min(server.retry_cap, server.retry_base * 2**attempt)
+            wait = pacing.random() * window
+        pacing.sleep(wait)
+        attempt += 1
+
+
+def _send_waiting(
+    spool: Spool,
+    server: ServerConfig,
+    token: str,
+    pacing: Pacing | None,
+    last: tuple[str, bytes] | None = None,
+) -> list[tuple[str, Outcome]]:
+    """Send what waits, oldest first, and `last` (name, document) at the end."""
+    names = [name for name in spool.waiting() if last is None or name != last[0]]
+    if last is not None:
+        names.append(last[0])
+    outcomes: list[tuple[str, Outcome]] = []
+    for name in names:
+        body = last[1] if last is not None and name == last[0] else spool.read(name)
+        if body is None:
+            continue
+        outcome = send(body, server, token, pacing=pacing)
+        if outcome.sent:
+            spool.remove(name)
+        elif outcome.permanent and not spool.reject(name, outcome.message):
+            outcome = replace(outcome, permanent=False)  # left in the spool, said so
+        outcomes.append((name, outcome))
+        if outcome.stop:
+            if last is not None and name != last[0]:
+                outcomes.append((last[0], replace(outcome, attempts=0)))
+            break
+    return outcomes
 
 
 def deliver(
-    document: bytes, inventory_id: str, server: ServerConfig, directory: Path
+    document: bytes,
+    inventory_id: str,
+    server: ServerConfig,
+    directory: Path,
+    *,
+    pacing: Pacing | None = None,
+    warn: Warn = warn,
 ) -> list[tuple[str, Outcome]]:
-    """Spool this inventory, then send the waiting ones (oldest first) and this one last.
+    """Spool this inventory (unless it already waits there), then send the waiting ones (oldest
+    first) and this one last.
 
-    The last outcome is this inventory's.
+    The last outcome is this inventory's. Raises SpoolError (untrusted spool, nothing sent),
+    SpoolFullError (disk full) or OSError (token unreadable: the inventory waits).
     """
-    with open_spool(directory) as spool:
-        spool.put(inventory_id, document)
+    with open_spool(directory, warn) as spool:
+        spooled = spool.read(inventory_id) if spool.has(inventory_id) else None
+        if spooled is None:
+            spooled = spool.put(inventory_id, document, limit_bytes(server))
         token = read_token(server)
-        names = [name for name in spool.waiting() if name != inventory_id]
-        outcomes: list[tuple[str, Outcome]] = []
-        for name in [*names, inventory_id]:
-            body = document if name == inventory_id else spool.read(name)
-            if body is None:
-                continue
-            outcome = send(body, server, token)
-            if outcome.sent:
-                spool.remove(name)
-            elif outcome.permanent and not spool.reject(name, outcome.message):
-                outcome = replace(outcome, permanent=False)  # left in the spool, said so
-            outcomes.append((name, outcome))
-            if outcome.stop:
-                if name != inventory_id:
-                    outcomes.append((inventory_id, Outcome(False, outcome.message, stop=True)))
-                break
-        return outcomes
+        return _send_waiting(spool, server, token, pacing, (inventory_id, spooled))
+
+
+def _remember(
+    server: ServerConfig, outcomes: list[tuple[str, Outcome]], problem: str | None = None
+) -> None:
+    """Record this delivery attempt for `tiebreak status`; a failure is only a warning."""
+    from agent.history import DeliveryItem, DeliveryRecord, record_delivery
+
+    base = server.url.rstrip("/")
+    items = tuple(
+        DeliveryItem(
+            inventory_id=name,
+            sent=outcome.sent,
+            rejected=outcome.permanent,
+            message=outcome.message,
+            page=base + _page(outcome.receipt) if outcome.receipt else None,
+        )
+        for name, outcome in outcomes
+    )
+    try:
+        record_delivery(DeliveryRecord(datetime.now(UTC), base, items, problem))
+    except OSError as exc:
+        warn(
+            t(
+                f"dernier envoi non enregistré ({exc})",
+                f"last delivery not recorded ({exc})",
+            )
+        )
+
+
+def spool_and_deliver(
+    document: bytes,
+    inventory_id: str,
+    server: ServerConfig,
+    *,
+    pacing: Pacing | None = None,
+    warn: Warn = warn,
+) -> list[tuple[str, Outcome]]:
+    """Spool one inventory in the spool directory, deliver the waiting ones and it, and remember
+    the attempt; the last outcome is this inventory's. Raises as `deliver` does."""
+    try:
+        outcomes = deliver(
+            document, inventory_id, server, spool_directory(), pacing=pacing, warn=warn
+        )
+    except SpoolError:
+        raise
+    except OSError as exc:
+        _remember(server, [], str(exc))
+        raise
+    _remember(server, outcomes)
+    return outcomes
+
+
+def deliver_waiting(
+    server: ServerConfig,
+    directory: Path | None = None,
+    *,
+    pacing: Pacing | None = None,
+    warn: Warn = warn,
+) -> list[tuple[str, Outcome]]:
+    """Send what waits in the spool, oldest first, and remember the attempt (nothing is read
+    when nothing waits). Raises SpoolError, or OSError when the token cannot be read."""
+    with open_spool(directory or spool_directory(), warn) as spool:
+        if not spool.waiting():
+            return []
+        try:
+            token = read_token(server)
+        except OSError as exc:
+            _remember(server, [], str(exc))
+            raise
+        outcomes = _send_waiting(spool, server, token, pacing)
+    _remember(server, outcomes)
+    return outcomes
+
+
+def check_server(server: ServerConfig) -> tuple[bool, str]:
+    """Whether the server answers and accepts the token (nothing is sent), and a message."""
+    try:
+        token = read_token(server)
+        verify = _verify(server)
+    except OSError as exc:
+        return False, str(exc)
+    try:
+        answer = requests.get(
+            server.url.rstrip("/") + CHECK_PATH,
+            headers=_headers(token),
+            timeout=(CONNECT_TIMEOUT, min(server.timeout, 30.0)),
+            verify=verify,
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        return False, _failure(exc, server)[0]
+    try:
+        data = answer.json()
+    except ValueError:
+        data = None
+    organisation = data.get("organisation") if isinstance(data, dict) else None
+    if answer.status_code == 200 and isinstance(organisation, dict):
+        name = _printable(str(organisation.get("name", "?")), 200)
+        return True, t(
+            f"serveur joignable, jeton accepté (organisation : {name})",
+            f"server reachable, token accepted (organisation: {name})",
+        )
+    detail = data.get("detail") if isinstance(data, dict) else None
+    detail = _printable(str(detail if detail is not None else answer.text), 200)
+    if answer.status_code == 401:
+        return False, t(
+            f"jeton refusé par le serveur ({detail}) : vérifiez [server] token_file, ou "
+            "demandez un nouveau jeton à l'équipe centrale",
+            f"token refused by the server ({detail}): check [server] token_file, or ask the "
+            "central team for a new token",
+        )
+    if answer.status_code == 404:
+        return False, t(
+            f"{server.url} n'est pas un serveur tiebreak, ou une version trop ancienne "
+            f"(pas de {CHECK_PATH})",
+            f"{server.url} is not a tiebreak server, or too old a version (no {CHECK_PATH})",
+        )
+    return False, t(
+        f"réponse inattendue du serveur : HTTP {answer.status_code}: {detail}",
+        f"unexpected answer from the server: HTTP {answer.status_code}: {detail}",
+    )
 
 
 def check_ready(server: ServerConfig | None) -> ServerConfig:
@@ -411,18 +600,11 @@ def check_ready(server: ServerConfig | None) -> ServerConfig:
     return server
 
 
-def send_inventory(document: bytes, inventory_id: str, server: ServerConfig, quiet: bool) -> bool:
-    """Spool and deliver this inventory (and the waiting ones), print what happened; True if it
-    was sent. Raises SpoolError when the spool directory cannot be trusted (nothing sent)."""
-    directory = spool_directory()
-    try:
-        outcomes = deliver(document, inventory_id, server, directory)
-    except SpoolError:
-        raise
-    except OSError as exc:
-        # The token file went away or the spool is full: the inventory stays where it could go.
-        print(f"tiebreak: {exc}", file=sys.stderr)
-        return False
+def report(
+    outcomes: list[tuple[str, Outcome]], server: ServerConfig, directory: Path, quiet: bool
+) -> None:
+    """Print what happened to each inventory: sent ones on stdout (unless quiet), the others on
+    stderr."""
     base = server.url.rstrip("/")
     for name, outcome in outcomes:
         if outcome.sent and outcome.receipt is not None:
@@ -447,16 +629,51 @@ def send_inventory(document: bytes, inventory_id: str, server: ServerConfig, qui
             print(
                 t(
                     f"tiebreak: inventaire {name} non envoyé ({outcome.message}) ; "
-                    f"en attente dans {directory}, renvoyé au prochain scan --send",
+                    f"en attente dans {directory}, renvoyé par « tiebreak send » ou le "
+                    "prochain scan --send",
                     f"tiebreak: inventory {name} not sent ({outcome.message}); "
-                    f"waiting in {directory}, resent by the next scan --send",
+                    f"waiting in {directory}, resent by 'tiebreak send' or the next scan --send",
                 ),
                 file=sys.stderr,
             )
+
+
+def send_inventory(
+    document: bytes,
+    inventory_id: str,
+    server: ServerConfig,
+    quiet: bool,
+    output: Path | None = None,
+    pacing: Pacing | None = None,
+) -> bool:
+    """Spool and deliver this inventory (and the waiting ones), print what happened; True if it
+    was sent. `output` is where the inventory was written too (named when it cannot be spooled).
+    Raises SpoolError when the spool directory cannot be trusted (nothing sent)."""
+    directory = spool_directory()
+    try:
+        outcomes = spool_and_deliver(document, inventory_id, server, pacing=pacing)
+    except SpoolError:
+        raise
+    except SpoolFullError as exc:
+        kept = ""
+        if output is not None:
+            kept = t(
+                f" ; l'inventaire reste dans {output} : une fois de la place libérée, "
+                f"« tiebreak send {output} » l'enverra",
+                f"; the inventory stays in {output}: once space is freed, "
+                f"'tiebreak send {output}' sends it",
+            )
+        print(f"tiebreak: {exc.strerror}{kept}", file=sys.stderr)
+        return False
+    except OSError as exc:
+        # The token file went away: the inventory waits in the spool.
+        print(f"tiebreak: {exc}", file=sys.stderr)
+        return False
+    report(outcomes, server, directory, quiet)
     return outcomes[-1][1].sent
 
 
 def _page(receipt: dict[str, Any]) -> str:
     """Where people review the inventory: its web page (older servers: its API address)."""
     page = receipt.get("page") or receipt.get("url") or ""
-    return str(page)
+    return _printable(str(page), 500)

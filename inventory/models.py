@@ -230,6 +230,12 @@ class Agent(_Model):
 
     version: str
     hostname: SafeStr
+    spool_dropped: int = Field(
+        default=0,
+        ge=0,
+        description="inventories of this agent dropped unsent since the previous one it spooled: "
+        "its spool was over its bound ([server] spool_max_mb) and the oldest went",
+    )
 
 
 class Scope(_Model):

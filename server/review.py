@@ -96,6 +96,8 @@ class Review:
     probes: list[dict[str, Any]]
     baseline: Row[Any] | None
     gone: list[dict[str, Any]] = field(default_factory=list)
+    spool_dropped: int = 0
+    """Inventories the agent's full spool dropped unsent before this one (`agent.spool_dropped`)."""
 
     @property
     def pending(self) -> int:
@@ -204,8 +206,16 @@ def build(connection: Connection, meta: Row[Any]) -> Review:
         item.data = _apply_details(item.data, item.decision)
         item.carried = item.decision is not None and item.decision.inventory_id != meta.id
     baseline = inventories.latest_validated(connection, meta.organisation_id, other_than=meta.id)
+    agent = document.get("agent")
+    dropped = agent.get("spool_dropped", 0) if isinstance(agent, dict) else 0
     review = Review(
-        meta, reviewed, observations, unidentified, document.get("probes", []), baseline
+        meta,
+        reviewed,
+        observations,
+        unidentified,
+        document.get("probes", []),
+        baseline,
+        spool_dropped=dropped if isinstance(dropped, int) else 0,
     )
     if baseline is not None:
         before = _snapshot_keys(connection, baseline)

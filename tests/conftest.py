@@ -30,10 +30,23 @@ def french(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIEBREAK_LANG", "fr")
 
 
+@pytest.fixture(autouse=True)
+def private_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test keeps the agent's history and delivery state in its own directory, never in
+    /var/lib/tiebreak or the home of the user running the tests; subprocesses inherit it."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("TIEBREAK_STATE", str(state))
+    return state
+
+
 @pytest.fixture
-def subprocess_env() -> dict[str, str]:
-    """Environment for `tiebreak` subprocesses: the repository importable, French messages."""
+def subprocess_env(private_state: Path) -> dict[str, str]:
+    """Environment for `tiebreak` subprocesses: the repository importable, French messages, the
+    test's own state directory."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO)
     env["TIEBREAK_LANG"] = "fr"
+    env["TIEBREAK_STATE"] = str(private_state)
     return env

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.commands import add_config_option, catalog_ready, external
+from agent.commands.delivery import add_jitter_option, wait_jitter
 from agent.i18n import t
 
 if TYPE_CHECKING:
     from agent.config import DirectoryConfig
+    from inventory import Inventory
 
 
 def register(commands: Any) -> None:
@@ -61,6 +63,7 @@ def register(commands: Any) -> None:
             "send the inventory to the [server] (exit code 3 if it stays spooled)",
         ),
     )
+    add_jitter_option(scan)
     external.add_arguments(scan)
     scan.set_defaults(handler=_scan)
 
@@ -86,8 +89,26 @@ def _check_directory(section: DirectoryConfig) -> None:
         )
 
 
+def _record(inventory: Inventory, output: Path) -> None:
+    """Add this scan to the machine's history (`tiebreak status`, the TUI's history screen); a
+    failure is only a warning."""
+    from agent.cli import warn
+    from agent.history import record_scan
+
+    try:
+        record_scan(inventory, output)
+    except OSError as exc:
+        warn(
+            t(
+                f"scan non inscrit dans l'historique ({exc})",
+                f"scan not recorded in history ({exc})",
+            )
+        )
+
+
 def _scan(args: argparse.Namespace) -> int:
     if args.external or args.domains is not None:
+        wait_jitter(args.jitter, args.quiet)
         return external.run(args)
     from agent.cli import EXIT_COMPLETE, EXIT_CONFIG, EXIT_PARTIAL, error
     from agent.config import ConfigError, load_config
@@ -114,6 +135,7 @@ def _scan(args: argparse.Namespace) -> int:
     if not catalog_ready():
         return EXIT_CONFIG
 
+    wait_jitter(args.jitter, args.quiet)
     if args.quiet:
         outcome = run_scan(config, plan)
     else:
@@ -127,6 +149,7 @@ def _scan(args: argparse.Namespace) -> int:
     except OSError as exc:
         error(t(f"écriture de {output} impossible : {exc}", f"cannot write {output}: {exc}"))
         return EXIT_CONFIG
+    _record(outcome.inventory, output)
     for run in outcome.inventory.probes:
         if run.status in ("failed", "timeout"):
             error(f"{run.name}: {run.status}: {run.error}")
@@ -148,7 +171,9 @@ def _scan(args: argparse.Namespace) -> int:
 
         document = outcome.inventory.to_json().encode("utf-8")
         try:
-            sent = send_inventory(document, str(outcome.inventory.id), config.server, args.quiet)
+            sent = send_inventory(
+                document, str(outcome.inventory.id), config.server, args.quiet, output
+            )
         except SpoolError as exc:
             # The spool became untrustworthy during the scan: nothing was sent.
             error(str(exc))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.api import health, inventories, organisations, session
+from server.api import agent, health, inventories, organisations, session
 
 
 def router() -> APIRouter:
     """Every API route, under /api/v1."""
     api = APIRouter(prefix="/api/v1")
-    for module in (health, inventories, organisations, session):
+    for module in (agent, health, inventories, organisations, session):
         api.include_router(module.router)
     return api

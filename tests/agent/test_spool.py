@@ -80,6 +80,8 @@ networks = ["127.0.0.1/32"]
 [server]
 url = "{url}"
 token_file = "{token_file}"
+retries = 2
+retry_base = 0.01
 """
     )
     return config
@@ -130,9 +132,10 @@ def test_a_temporary_failure_of_one_inventory_does_not_stop_the_others(
     result = _scan(tmp_path, tiebreak_cmd, env, _config(tmp_path, fake_server.url))
     assert result.returncode in (0, 1), result.stderr
     current = json.loads((tmp_path / "inventaire.json").read_text())["id"]
-    assert fake_server.received == [failing, fine, current]  # oldest first, this scan last
+    # Oldest first (tried three times: `retries = 2`), this scan last.
+    assert fake_server.received == [failing, failing, failing, fine, current]
     assert [p.stem for p in spool.glob("*.json")] == [failing]  # kept for the next run
-    assert "500" in result.stderr and failing in result.stderr
+    assert "500" in result.stderr and failing in result.stderr and "3 tentatives" in result.stderr
     assert not (spool / "rejected").exists()
 
 

@@ -35,6 +35,7 @@ networks = ["127.0.0.1/32"]
 [server]
 url = "{url}"
 token_file = "{token_file}"
+retry_base = 0.05
 """
     )
     return config

@@ -216,3 +216,21 @@ def test_past_a_hundred_organisations_the_queue_searches_by_name_or_siren(
     assert api.a.name in by_siren and api.b.name not in by_siren
     nothing = client.get("/revue", params={"organisation": "100%_"}).text
     assert api.a.name not in nothing and api.b.name not in nothing
+
+
+def test_the_inventory_page_says_how_many_older_inventories_the_agents_full_spool_dropped(
+    api: Any, make_inventory: Any
+) -> None:
+    client = api.session(api.a.reviewer)
+    plain = make_inventory(api.a.name, api.a.siren, findings=1)
+    assert api.send(plain, api.a.token).status_code == 201
+    assert 'id="spool-dropped"' not in client.get(f"/inventaires/{plain.id}").text
+    after_gap = make_inventory(api.a.name, api.a.siren, findings=1)
+    after_gap = after_gap.model_copy(
+        update={"agent": after_gap.agent.model_copy(update={"spool_dropped": 2})}
+    )
+    assert api.send(after_gap, api.a.token).status_code == 201
+    assert _review(api, str(after_gap.id)).spool_dropped == 2
+    page = client.get(f"/inventaires/{after_gap.id}").text
+    assert 'id="spool-dropped"' in page
+    assert "<strong>2</strong> inventaire(s) plus ancien(s)" in page
