@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "agent.commands.config",
     "agent.commands.probes",
     "agent.commands.catalog",
+    "agent.commands.tui",
     "server.cli",
 )
 """Modules that each define `register(commands)`; order is the order of `--help`."""

@@ -16,15 +16,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from agent import views
 from agent.i18n import t
 from inventory import Inventory, ProbeRun
-
-_STATUS_STYLE = {
-    "ok": "green",
-    "failed": "red",
-    "timeout": "yellow",
-    "skipped": "dim",
-}
 
 
 class ScanDisplay:
@@ -74,19 +68,17 @@ class ScanDisplay:
         with self._lock:
             for name in self._names:
                 run = self._runs.get(name)
+                state = views.probe_state(run, name in self._started)
+                label = f"[{views.probe_state_style(state)}]{views.probe_state_label(state)}[/]"
                 if run is not None:
-                    style = _STATUS_STYLE.get(run.status.value, "")
                     table.add_row(
-                        name,
-                        f"[{style}]{run.status.value}[/]",
-                        f"{run.duration_s:.1f} s",
-                        str(run.observations),
+                        escape(name), label, views.duration(run.duration_s), str(run.observations)
                     )
                 elif name in self._started:
                     elapsed = time.monotonic() - self._started[name]
-                    table.add_row(name, t("en cours…", "running…"), f"{elapsed:.1f} s", "")
+                    table.add_row(escape(name), label, views.duration(elapsed), "")
                 else:
-                    table.add_row(name, t("en attente", "waiting"), "", "")
+                    table.add_row(escape(name), label, "", "")
         return table
 
 
@@ -100,10 +92,10 @@ def print_summary(inventory: Inventory, output: Path) -> None:
     probes.add_column("observations", justify="right")
     probes.add_column(t("erreur", "error"))
     for run in inventory.probes:
-        style = _STATUS_STYLE.get(run.status.value, "")
+        state = views.probe_state(run)
         probes.add_row(
             escape(run.name),
-            f"[{style}]{run.status.value}[/]",
+            f"[{views.probe_state_style(state)}]{views.probe_state_label(state)}[/]",
             f"{run.duration_s:.2f} s",
             str(run.observations),
             escape(run.error or ""),
@@ -118,9 +110,23 @@ def print_summary(inventory: Inventory, output: Path) -> None:
             f"{summary.unidentified} unidentified observations.",
         )
     )
-    if summary.findings_by_jurisdiction:
-        classes = ", ".join(f"{k}: {v}" for k, v in summary.findings_by_jurisdiction.items())
+    counts = views.jurisdiction_counts(summary.findings_by_jurisdiction)
+    if counts:
+        classes = ", ".join(
+            f"[{views.jurisdiction_style(j)}]{label}[/] {count}" for j, label, count in counts
+        )
         console.print(t(f"Par juridiction : {classes}", f"By jurisdiction: {classes}"))
+    for group in views.group_findings(inventory.findings):
+        shown, more = views.products_of(group, limit=8)
+        products = ", ".join(
+            f"[{views.jurisdiction_style(jurisdiction)}]{escape(name)}[/]"
+            for name, jurisdiction in shown
+        )
+        if more:
+            products += t(f" et {more} autres", f" and {more} more")
+        console.print(f"  {group.label} ({len(group.findings)}){t(' : ', ': ')}{products}")
+    if summary.dependency_index:
+        console.print(views.dependency_line(summary.dependency_index))
     console.print(
         t(
             f"Inventaire écrit dans {escape(str(output))}",

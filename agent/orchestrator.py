@@ -2,7 +2,8 @@
 
 Each probe runs in a daemon thread: a probe that hangs is abandoned at its deadline (the process
 can still exit), its status is `timeout`, and what it emitted until then is kept. A probe that
-raises is `failed` with its error; the others go on.
+raises is `failed` with its error; the others go on. Setting the optional `cancel` event (the TUI's
+cancel key) abandons every running probe at once, as at its deadline, with a `CANCELLED` error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from probes.base import Emitter, Probe, ProbeCancelled, ProbeContext
 
 ProgressCallback = Callable[[str, str, ProbeRun | None], None]
 """Called with (probe name, event, run): events are `start` and `end` (run set on `end`)."""
+
+CANCELLED = "annulée / cancelled"
+"""Start of the error of a probe abandoned because the scan was cancelled (status `timeout`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +76,10 @@ def run_probes(
     plan: Sequence[PlannedProbe],
     ctx: ProbeContext,
     progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> ScanResult:
-    """Run every planned probe concurrently and wait for each until its own deadline."""
+    """Run every planned probe concurrently and wait for each until its own deadline, or until
+    `cancel` is set."""
     notify = progress or (lambda _name, _event, _run: None)
     runs: dict[str, ProbeRun] = {}
     collected: dict[str, list[Observation]] = {}
@@ -94,13 +100,14 @@ def run_probes(
     pending = list(workers)
     while pending:
         now = time.monotonic()
+        cancelled = cancel is not None and cancel.is_set()
         for worker in list(pending):
             deadline = worker.started + worker.planned.timeout
-            if worker.done.is_set() or now >= deadline:
+            if worker.done.is_set() or now >= deadline or cancelled:
                 if not worker.done.is_set():
                     worker.out.cancelled.set()
                 collected[worker.planned.probe.name] = list(worker.out.observations)
-                runs[worker.planned.probe.name] = _record(worker, now)
+                runs[worker.planned.probe.name] = _record(worker, now, cancelled)
                 notify(worker.planned.probe.name, "end", runs[worker.planned.probe.name])
                 pending.remove(worker)
         if pending:
@@ -112,14 +119,19 @@ def run_probes(
     return ScanResult(runs=ordered, observations=observations)
 
 
-def _record(worker: _Worker, now: float) -> ProbeRun:
+def _record(worker: _Worker, now: float, cancelled: bool = False) -> ProbeRun:
     if not worker.done.is_set():
-        return record_run(
+        run = record_run(
             worker.planned.probe.name,
             worker.out,
             now - worker.started,
             timeout=worker.planned.timeout,
         )
+        if cancelled and now < worker.started + worker.planned.timeout:
+            elapsed = round(now - worker.started, 1)
+            error = f"{CANCELLED} après / after {elapsed:g} s"
+            return run.model_copy(update={"error": error})
+        return run
     return record_run(
         worker.planned.probe.name, worker.out, worker.ended - worker.started, worker.error
     )

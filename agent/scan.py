@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import tempfile
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -117,11 +118,13 @@ def run_scan(
     plan: list[PlannedProbe],
     progress: ProgressCallback | None = None,
     root: Path = Path("/"),
+    cancel: threading.Event | None = None,
 ) -> ScanOutcome:
-    """Run the planned probes and assemble the draft inventory (`agent.build`)."""
+    """Run the planned probes and assemble the draft inventory (`agent.build`); setting `cancel`
+    abandons the running probes and keeps what they emitted."""
     ctx = probe_context(config, root)
     started = datetime.now(UTC)
-    result = run_probes(plan, ctx, progress)
+    result = run_probes(plan, ctx, progress, cancel)
     built = build_inventory(
         Organisation(
             name=config.organisation.name,

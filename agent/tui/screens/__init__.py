@@ -1,0 +1,1 @@
+"""The screens of the TUI, one module each: configuration, scan, results, history, send."""
