@@ -60,8 +60,14 @@ def _version(active: Path, app_id: str, out: Emitter) -> str:
 def collect(root: Path, locus: str, out: Emitter) -> int:
     """Observe every deployed Flatpak application under `root`; return how many."""
     packages = []
+    unreadable = 0
     for scope, installation in installations(root, out):
-        for active in sorted(installation.glob("app/*/*/*/active")):
+        try:
+            actives = sorted(installation.glob("app/*/*/*/active"))
+        except OSError:  # another user's home, as a non-root user: counted, never named
+            unreadable += 1
+            continue
+        for active in actives:
             branch_dir = active.parent
             app_id, arch, branch = (
                 branch_dir.parent.parent.name,
@@ -78,4 +84,9 @@ def collect(root: Path, locus: str, out: Emitter) -> int:
                     extra=(("branch", branch), ("installation", scope)),
                 )
             )
+    if unreadable:
+        out.note(
+            f"{unreadable} installation(s) Flatpak illisible(s) (droits) / unreadable Flatpak "
+            "installation(s) (permissions)"
+        )
     return emit_packages(out, locus, packages)
