@@ -27,9 +27,12 @@ CHROMIUM = Path(os.environ.get("TIEBREAK_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One headless Chromium for the whole session; give each test its own `context()`."""
+    """One headless Chromium per test module; give each test its own `context()`.
+
+    Not per session: Playwright's synchronous API keeps an event loop running in the main thread
+    while it is open, and the asyncio tests that run after (the TUI's) could not start theirs."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} missing: apt-get install chromium")
     with sync_playwright() as playwright:
