@@ -11,16 +11,19 @@ import contextlib
 import os
 import secrets
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data` in one step; `mode` is the new file's permissions."""
+def write_atomically(path: Path, data: bytes | Sequence[bytes], mode: int = 0o644) -> None:
+    """Replace `path` with `data` (bytes, or chunks written one after the other, never joined
+    in memory) in one step; `mode` is the new file's permissions."""
     directory = path.parent if str(path.parent) else Path()
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         Path(temporary).chmod(mode)

@@ -179,4 +179,4 @@ def check_writable(path: Path) -> None:
 
 def write_inventory(inventory: Inventory, path: Path) -> None:
     """Write the inventory atomically: an interrupted scan never leaves half a file."""
-    write_atomically(path, (inventory.to_json() + "\n").encode("utf-8"))
+    write_atomically(path, (inventory.to_json_bytes(), b"\n"))

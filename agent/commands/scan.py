@@ -169,7 +169,7 @@ def _scan(args: argparse.Namespace) -> int:
     if args.send and config.server is not None:
         from agent.sender import EXIT_NOT_SENT, SpoolError, send_inventory
 
-        document = outcome.inventory.to_json().encode("utf-8")
+        document = outcome.inventory.to_json_bytes()
         try:
             sent = send_inventory(
                 document, str(outcome.inventory.id), config.server, args.quiet, output

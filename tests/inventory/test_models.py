@@ -60,6 +60,16 @@ def test_inventory_round_trips_through_json() -> None:
     assert Inventory.model_validate_json(text) == inventory
 
 
+def test_the_bytes_form_is_the_text_form_encoded_with_the_same_names_and_escapes() -> None:
+    inventory = _inventory()
+    hostile = inventory.organisation.model_copy(update={"name": 'Saint-Étienne "\u2028" \\ é'})
+    inventory = inventory.model_copy(update={"organisation": hostile})
+    data = inventory.to_json_bytes()
+    assert data == inventory.to_json().encode("utf-8")
+    assert b'"schema": "1.0"' in data
+    assert Inventory.model_validate_json(data) == inventory
+
+
 @pytest.mark.parametrize(
     ("siren", "valid"),
     [
