@@ -20,7 +20,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -36,6 +36,9 @@ from pydantic import (
 
 from inventory import OrganisationType, siren_is_valid
 from inventory.limits import ORGANISATION_NAME_MAX
+
+if TYPE_CHECKING:
+    from probes.fleet.settings import FleetSettings
 
 DEFAULT_PATHS = (Path("tiebreak.toml"), Path("/etc/tiebreak/agent.toml"))
 DNS_TIMEOUT_MAX: Final = 60.0
@@ -416,6 +419,145 @@ class ProbesConfig(_Section):
     timeouts: dict[str, ProbeTimeout] = Field(default_factory=dict)
 
 
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+FLEET_KEY_NAME: Final = "fleet-pseudonym.key"
+
+
+def default_fleet_key() -> Path:
+    """Where the fleet's pseudonym key is kept when `[fleet] pseudonym_key_file` is not set: the
+    agent's state directory ($TIEBREAK_STATE, else /var/lib/tiebreak as root, else
+    $XDG_STATE_HOME/tiebreak), beside the scan history."""
+    from agent.history import state_path
+
+    return state_path() / FLEET_KEY_NAME
+
+
+def _secret(section: str, file: Path | None, env: str | None, key: str) -> str | None:
+    """A secret from its file (mode 600) or environment variable; OSError naming the key."""
+    if file is not None:
+        try:
+            return read_secret_file(file, private=True)
+        except OSError as exc:
+            raise OSError(f"[{section}] {key}_file: {exc}") from None
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise OSError(
+                f"[{section}] {key}_env: variable d'environnement {env} absente / environment "
+                f"variable {env} is not set"
+            )
+        return value.strip()
+    return None
+
+
+class FleetConfig(_Section):
+    """`[fleet]`: workstation inventories already kept elsewhere (files, a GLPI server)."""
+
+    name: str = Field(default="parc", min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    folders: list[Path] = Field(default_factory=list)
+    glpi_url: str | None = None
+    glpi_app_token_file: Path | None = None
+    glpi_app_token_env: EnvName | None = None
+    glpi_user_token_file: Path | None = None
+    glpi_user_token_env: EnvName | None = None
+    ca_file: Path | None = None
+    timeout: Annotated[float, BeforeValidator(_seconds(300.0))] = 30.0
+    page_size: PageSize = 200
+    max_machines: Annotated[int, BeforeValidator(_integer(1, 1_000_000))] = 100_000
+    max_file_mb: Annotated[int, BeforeValidator(_integer(1, 1024))] = 64
+    pseudonym_key_file: Path | None = None
+
+    @field_validator("glpi_url")
+    @classmethod
+    def _glpi_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value, ("https",))
+
+    @model_validator(mode="after")
+    def _sources(self) -> FleetConfig:
+        if not self.folders and self.glpi_url is None:
+            raise ValueError(
+                "ni folders ni glpi_url : rien à lire / neither folders nor glpi_url: nothing "
+                "to read"
+            )
+        for key in ("glpi_app_token", "glpi_user_token"):
+            if getattr(self, f"{key}_file") is not None and getattr(self, f"{key}_env"):
+                raise ValueError(
+                    f"{key}_file et {key}_env s'excluent : gardez-en un / {key}_file and "
+                    f"{key}_env exclude each other: keep one"
+                )
+        user_token = self.glpi_user_token_file is not None or bool(self.glpi_user_token_env)
+        if self.glpi_url is not None and not user_token:
+            raise ValueError(
+                "glpi_url demande glpi_user_token_file (fichier en mode 600) ou "
+                "glpi_user_token_env / glpi_url needs glpi_user_token_file (a file of mode "
+                "600) or glpi_user_token_env"
+            )
+        if self.glpi_url is None and user_token:
+            raise ValueError("un jeton GLPI sans glpi_url / a GLPI token without glpi_url")
+        return self
+
+    def pseudonym_key(self) -> bytes:
+        """The organisation's pseudonym key, created (32 random bytes, mode 600) on first use.
+
+        Kept by the agent, never sent: the same key gives the same pseudonyms scan after scan;
+        another key gives others.
+        """
+        import secrets
+
+        path = self.pseudonym_key_file or default_fleet_key()
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+        try:
+            key = bytes.fromhex(read_secret_file(path, private=True))
+        except ValueError:
+            raise OSError(
+                f"{path} : clé illisible (64 chiffres hexadécimaux attendus) / unreadable key "
+                "(64 hexadecimal digits expected)"
+            ) from None
+        if len(key) < 16:
+            raise OSError(f"{path} : clé trop courte / key too short (16 octets / bytes minimum)")
+        return key
+
+    def settings(self) -> FleetSettings:
+        """What the fleet probe gets: the secrets read now, or why they could not be (the
+        probe's run then fails with that reason, the other probes go on)."""
+        from dataclasses import replace
+
+        from probes.fleet.settings import MIB, FleetSettings
+
+        settings = FleetSettings(
+            locus=self.name,
+            folders=tuple(self.folders),
+            glpi_url=self.glpi_url,
+            ca_file=self.ca_file,
+            timeout=self.timeout,
+            page_size=self.page_size,
+            max_machines=self.max_machines,
+            max_file_bytes=self.max_file_mb * MIB,
+        )
+        try:
+            key = self.pseudonym_key()
+        except OSError as exc:
+            return replace(settings, setup_error=f"[fleet] pseudonym_key_file: {exc}")
+        try:
+            app_token = _secret(
+                "fleet", self.glpi_app_token_file, self.glpi_app_token_env, "glpi_app_token"
+            )
+            user_token = _secret(
+                "fleet", self.glpi_user_token_file, self.glpi_user_token_env, "glpi_user_token"
+            )
+        except OSError as exc:
+            return replace(settings, pseudonym_key=key, setup_error=str(exc))
+        return replace(settings, pseudonym_key=key, app_token=app_token, user_token=user_token)
+
+
 class Config(_Section):
     """The whole agent configuration."""
 
@@ -423,6 +565,7 @@ class Config(_Section):
     scope: ScopeConfig = Field(default_factory=ScopeConfig)
     dns: DnsConfig = Field(default_factory=DnsConfig)
     directory: DirectoryConfig | None = None
+    fleet: FleetConfig | None = None
     nmap: NmapConfig = Field(default_factory=NmapConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     server: ServerConfig | None = None
@@ -566,6 +709,11 @@ def _check_files(path: Path, config: Config) -> None:
     if config.server:
         files.append(("[server] token_file", config.server.token_file, True))
         files.append(("[server] ca_bundle", config.server.ca_bundle, False))
+    if config.fleet:
+        problems.extend(_fleet_folders(config.fleet))
+        files.append(("[fleet] glpi_app_token_file", config.fleet.glpi_app_token_file, True))
+        files.append(("[fleet] glpi_user_token_file", config.fleet.glpi_user_token_file, True))
+        files.append(("[fleet] ca_file", config.fleet.ca_file, False))
     for key, file, secret in files:
         if file is None:
             continue
@@ -582,6 +730,15 @@ def _check_files(path: Path, config: Config) -> None:
                 )
     if problems:
         raise ConfigError(path, problems)
+
+
+def _fleet_folders(fleet: FleetConfig) -> list[str]:
+    """Why `[fleet] folders` cannot be read: each entry named with its index."""
+    return [
+        f"[fleet] folders[{index}]: dossier introuvable / folder not found: {folder}"
+        for index, folder in enumerate(fleet.folders)
+        if not folder.is_dir()
+    ]
 
 
 def _warn(message: str) -> None:

@@ -36,7 +36,9 @@ _COMPLETE = (ProbeStatus.OK, ProbeStatus.SKIPPED)
 _RECORD_NAME = re.compile(r"^\d{8}T\d{12}Z-[0-9a-zA-Z-]{1,64}\.json$")
 
 
-def _state_path() -> Path:
+def state_path() -> Path:
+    """The agent's state directory on this machine (not created): $TIEBREAK_STATE, else
+    /var/lib/tiebreak for root, else $XDG_STATE_HOME/tiebreak (~/.local/state/tiebreak)."""
     explicit = os.environ.get("TIEBREAK_STATE")
     if explicit:
         return Path(explicit)
@@ -48,7 +50,7 @@ def _state_path() -> Path:
 
 def state_directory() -> Path:
     """Where the history and the last delivery are kept (created, mode 0700)."""
-    path = _state_path()
+    path = state_path()
     if not path.is_dir():
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
@@ -266,7 +268,7 @@ def record_scan(inventory: Inventory, path: Path | None) -> ScanRecord:
 def load_history(limit: int | None = None) -> list[ScanRecord]:
     """The scans of this machine, newest first; a damaged record is skipped with a warning."""
     records: list[ScanRecord] = []
-    for file in reversed(_record_files(_state_path() / HISTORY_FOLDER)):
+    for file in reversed(_record_files(state_path() / HISTORY_FOLDER)):
         if limit is not None and len(records) >= limit:
             break
         try:
@@ -318,7 +320,7 @@ def record_delivery(record: DeliveryRecord) -> None:
 
 def last_delivery() -> DeliveryRecord | None:
     """The last delivery attempt, None when there was none; a damaged file gives a warning."""
-    file = _state_path() / LAST_DELIVERY
+    file = state_path() / LAST_DELIVERY
     try:
         data = json.loads(file.read_bytes())
         if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -96,6 +96,7 @@ def probe_context(config: Config, root: Path = Path("/")) -> ProbeContext:
             dkim_selectors=tuple(config.dns.dkim_selectors),
         ),
         directory=directory,
+        fleet=config.fleet.settings() if config.fleet is not None else None,
         http=HttpSettings(
             ca_file=config.http.ca_file,
             site_timeout=config.http.timeout,

@@ -18,10 +18,16 @@ several probes is one finding with all its evidence, and keeps its id from one s
   nothing recognised (`QUIET_MISSES`: mostly the organisation's own words). An observation
   on a channel the contract does not know (`inventory.channels`) is listed as unidentified too, and
   counted per channel in `Analysis.unknown_channels`: nothing is dropped silently;
-- counts: observations on a counted channel (`ldap.os`: computers per operating system) stand for
+- counts: observations on a counted channel (`ldap.os`: computers per operating system; the fleet
+  probe's `os` and `package*` observations: machines per release and per program) stand for
   several machines; their `count` attributes add up on the finding as `devices` (workstation
   products) or `servers`, with one line per release in `systems` and its end of support when the
-  catalog knows it (`[[products.support]]`); a directory's `ldap.count` observations (users,
+  catalog knows it (`[[products.support]]`); when the observations list their machines
+  (`addresses`, or a fleet's `machines` indexes) a machine seen by several of them counts once; a
+  fleet's `fleet.source` observations give the findings counted at the same place the fleet's
+  size (`fleet_machines`: "212 of 240"), and its machines (`fleet.machine`, `server`) split a
+  fleet-counted finding into `devices` (workstations) and `servers` whatever the product's
+  category; a directory's `ldap.count` observations (users,
   groups, computers…) become attributes of the identity-directory findings at the same place, which
   is the count licence estimates multiply;
 - `supersedes`: a product found at a locus removes the weak-only findings of the products it
@@ -68,15 +74,16 @@ from inventory.channels import (
     COUNTED,
     IP_CHANNELS,
     KNOWN,
+    MACHINES_ATTRIBUTE,
     MATCHABLE,
     QUIET_MISSES,
     Channel,
 )
 from inventory.models import safe_text
 
-RELEASE_CHANNELS = frozenset({Channel.LDAP_OS, Channel.NMAP_SERVICE})
+RELEASE_CHANNELS = frozenset({Channel.LDAP_OS, Channel.NMAP_SERVICE, Channel.OS})
 """Counted channels whose value names a release or a product version: one line each on the
-finding (`systems`); the others (CPEs, headers, titles) only add to the machine count."""
+finding (`systems`); the others (CPEs, headers, titles, programs) only add to the machine count."""
 
 DIRECTORY_DOMAIN = "annuaire-identite"
 """Domain of the identity directories that a directory's counts (`ldap.count`) belong to."""
@@ -106,12 +113,14 @@ def finding_id(product: str, locus: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Counted:
-    """What a counted observation stands for: how many machines, which ones when known."""
+    """What a counted observation stands for: how many machines, which ones when known (their
+    addresses, or a fleet's machine indexes as a bit set: bit i is the machine of index i)."""
 
     channel: str
     release: str
     count: int
     addresses: frozenset[str] | None
+    machines: int | None = None
 
     @classmethod
     def of(cls, observation: Observation) -> _Counted | None:
@@ -124,20 +133,66 @@ class _Counted:
         addresses = (
             frozenset(a for a in listed if isinstance(a, str)) if isinstance(listed, list) else None
         )
-        return cls(observation.channel, observation.value, count, addresses or None)
+        indexes = observation.attributes.get(MACHINES_ATTRIBUTE)
+        machines = _bit_set(indexes) if indexes is not None else None
+        return cls(observation.channel, observation.value, count, addresses or None, machines)
+
+
+def _bit_set(indexes: JsonValue) -> int | None:
+    """The bit set of a fleet's machine indexes: ranges "0-4,7,9-12" (as the fleet probe writes
+    them) or a list of ints; a few bytes per thousand machines, where a set of ints would take
+    tens of kilobytes. None when nothing valid is listed."""
+    bits = 0
+    if isinstance(indexes, str):
+        for part in indexes.split(","):
+            first, _, last = part.partition("-")
+            if not first.isdigit() or not (last or first).isdigit():
+                continue
+            low, high = int(first), int(last or first)
+            if low <= high < 1 << 24:
+                bits |= ((1 << (high - low + 1)) - 1) << low
+    elif isinstance(indexes, list):
+        for index in indexes:
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 1 << 24:
+                bits |= 1 << index
+    return bits or None
 
 
 def _machines(counted: Iterable[_Counted]) -> int:
     """How many machines a finding's counted evidence stands for. The same machines show on
-    several channels (a service, its CPE, its Server header): with addresses, the union is
-    counted; without, the channels' sums, of which the largest."""
+    several channels (a service, its CPE, its Server header) and under several names (Teams and
+    its machine-wide installer): with addresses or machine indexes, the union is counted;
+    without, the channels' sums, of which the largest."""
     entries = list(counted)
     if all(entry.addresses is not None for entry in entries):
         return len(frozenset().union(*(entry.addresses or () for entry in entries)))
+    if all(entry.machines is not None for entry in entries):
+        union = 0
+        for entry in entries:
+            union |= entry.machines or 0
+        return union.bit_count()
     sums: Counter[str] = Counter()
     for entry in entries:
         sums[entry.channel] += entry.count
     return max(sums.values())
+
+
+@dataclass(slots=True)
+class _Fleet:
+    """A fleet read at a locus: how many machines, and which of them are servers (bit set)."""
+
+    size: int = 0
+    servers: int = 0
+
+
+def _fleet_union(counted: Iterable[_Counted]) -> int | None:
+    """The machines a finding's fleet evidence stands for (bit set), None for other evidence."""
+    union = 0
+    for entry in counted:
+        if entry.machines is None:
+            return None
+        union |= entry.machines
+    return union
 
 
 @dataclass(slots=True)
@@ -267,6 +322,7 @@ class Engine:
         unidentified: list[str] = []
         strangers: Counter[str] = Counter()
         directory_counts: dict[str, list[Observation]] = {}
+        fleets: dict[str, _Fleet] = {}
         channels = self.index.channels
         # The same value recurs on many hosts (a package, a resolver, an MX): look it up once.
         # Locals, not attributes, in this loop: it runs once per observation.
@@ -308,6 +364,8 @@ class Engine:
                         unknown(observation.id)
                 elif channel == Channel.LDAP_COUNT:
                     directory_counts.setdefault(observation.locus, []).append(observation)
+                elif channel in (Channel.FLEET_SOURCE, Channel.FLEET_MACHINE):
+                    _fleet_context(fleets, observation)
                 elif channel not in known:
                     unknown(observation.id)
                     strangers[channel] += 1
@@ -322,7 +380,9 @@ class Engine:
         self._supersede(drafts)  # first: a dropped guess implies nothing
         self._imply(drafts)
         findings = [
-            self._finding(product, locus, draft, today, directory_counts.get(locus))
+            self._finding(
+                product, locus, draft, today, directory_counts.get(locus), fleets.get(locus)
+            )
             for (product, locus), draft in drafts.items()
         ]
         findings.sort(key=lambda f: (f.category.value, f.product, f.locus))
@@ -375,8 +435,10 @@ class Engine:
         draft: _Draft,
         today: datetime.date,
         directory: list[Observation] | None,
+        fleet: _Fleet | None = None,
     ) -> dict[str, JsonValue]:
-        """What a finding counts: machines per release, or a directory's accounts."""
+        """What a finding counts: machines per release (of how many a fleet has), or a
+        directory's accounts."""
         counts: dict[str, JsonValue] = {}
         if draft.implied_by is not None:
             return counts
@@ -397,12 +459,23 @@ class Engine:
                     }
                     unsupported += count if ended else 0
                 systems.append(line)
-            name = "devices" if product.category is Category.POSTE_DE_TRAVAIL else "servers"
-            counts[name] = _machines(draft.counted.values())
+            union = _fleet_union(draft.counted.values()) if fleet is not None else None
+            if fleet is not None and union is not None:
+                servers = (union & fleet.servers).bit_count()
+                workstations = union.bit_count() - servers
+                if workstations or not servers:
+                    counts["devices"] = workstations
+                if servers:
+                    counts["servers"] = servers
+            else:
+                name = "devices" if product.category is Category.POSTE_DE_TRAVAIL else "servers"
+                counts[name] = _machines(draft.counted.values())
             if systems:
                 counts["systems"] = systems
             if unsupported:
                 counts["unsupported"] = unsupported
+            if fleet is not None and fleet.size:
+                counts["fleet_machines"] = fleet.size
         if draft.ranged:
             counts.update(self._range_attributes(product, draft.ranged))
         if directory and product.domain == DIRECTORY_DOMAIN:
@@ -444,11 +517,12 @@ class Engine:
         draft: _Draft,
         today: datetime.date,
         directory: list[Observation] | None = None,
+        fleet: _Fleet | None = None,
     ) -> Finding:
         # A copy of the product's validated template: validating each finding anew would cost
         # most of a scan; what changes per finding is typed here and made safe (locus, version,
         # captured attributes).
-        counts = self._counts(self.catalog.products[product_id], draft, today, directory)
+        counts = self._counts(self.catalog.products[product_id], draft, today, directory, fleet)
         template = self._template(product_id)
         return template.model_copy(
             update={
@@ -519,6 +593,27 @@ class Engine:
                 ),
             )
         return template
+
+
+def _fleet_context(fleets: dict[str, _Fleet], observation: Observation) -> None:
+    """Note a fleet's size (`fleet.source` count) or one of its servers (`fleet.machine`)."""
+    fleet = fleets.get(observation.locus)
+    if fleet is None:
+        fleet = fleets[observation.locus] = _Fleet()
+    attributes = observation.attributes
+    if observation.channel == Channel.FLEET_SOURCE:
+        size = attributes.get(COUNT_ATTRIBUTE)
+        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            fleet.size += size
+        return
+    index = attributes.get("index")
+    if (
+        attributes.get("server") is True
+        and isinstance(index, int)
+        and not isinstance(index, bool)
+        and 0 <= index < 1 << 24
+    ):
+        fleet.servers |= 1 << index
 
 
 @lru_cache(maxsize=1)

@@ -73,6 +73,16 @@ class Channel(StrEnum):
     LDAP_COUNT = "ldap.count"  # informational: "users", "groups", "computers"… (attribute count)
     LDAP_SERVER = "ldap.server"  # informational: the server read (host; attributes: naming
     # contexts, functional levels, how the connection was protected, whether TLS was verified)
+    # -- workstation fleets (fleet probe: GLPI, FusionInventory, GLPI Agent, OCS Inventory) -------
+    # The fleet probe emits os, package and package.windows observations that stand for several
+    # machines (attributes `count` and `machines`); these carry the fleet's own context.
+    FLEET_SOURCE = "fleet.source"  # informational: one source read (a folder, a GLPI URL;
+    # attribute `count`: the machines it added, besides files read and skipped)
+    FLEET_MACHINE = "fleet.machine"  # informational: a machine's stable pseudonym (attributes:
+    # its index in the `machines` lists, OS, manufacturer, model, virtualisation, antivirus)
+    FLEET_HARDWARE = "fleet.hardware"  # informational: "manufacturer model" (attribute `count`)
+    FLEET_VIRTUALISATION = "fleet.virtualisation"  # informational: the hypervisor machines run
+    # on, "physical" for the others (attribute `count`)
 
 
 INFORMATIONAL: Final = frozenset(
@@ -88,6 +98,10 @@ INFORMATIONAL: Final = frozenset(
         Channel.DNS_ERROR,
         Channel.LDAP_COUNT,
         Channel.LDAP_SERVER,
+        Channel.FLEET_SOURCE,
+        Channel.FLEET_MACHINE,
+        Channel.FLEET_HARDWARE,
+        Channel.FLEET_VIRTUALISATION,
     }
 )
 """Channels that carry context: no matcher listens to them, nothing there is unidentified."""
@@ -109,14 +123,23 @@ COUNTED: Final = frozenset(
         Channel.NMAP_CPE,
         Channel.HTTP_HEADER,
         Channel.HTTP_TITLE,
+        Channel.OS,
+        Channel.PACKAGE,
+        Channel.PACKAGE_WINDOWS,
     }
 )
 """Channels whose observations may stand for several machines (attribute `count`, and `addresses`
-when the machines have one): the engine counts them on the finding, as `devices` (workstation
-products) or `servers` (the others)."""
+or `machines` when the machines are known): the engine counts them on the finding, as `devices`
+(workstation products) or `servers` (the others). An observation without `count` (the host
+probe's, for the machine it runs on) counts nothing."""
 
 ADDRESSES_ATTRIBUTE: Final = "addresses"
 """The observation attribute listing the addresses of the machines an observation stands for."""
+
+MACHINES_ATTRIBUTE: Final = "machines"
+"""The observation attribute listing the machines an observation stands for, as ranges of indexes
+("0-4,7,9-12") into its fleet's machine list (the `fleet.machine` observations at the same
+locus, attribute `index`)."""
 
 COUNT_ATTRIBUTE: Final = "count"
 """The observation attribute holding how many machines or accounts an observation stands for."""

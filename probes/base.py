@@ -21,6 +21,7 @@ from pydantic import JsonValue
 
 from inventory import Observation
 from inventory.channels import Channel
+from probes.fleet.settings import FleetSettings
 from probes.http.settings import HttpSettings
 
 
@@ -84,6 +85,7 @@ class ProbeContext:
     nmap: NmapSettings = NmapSettings()
     http: HttpSettings = field(default_factory=HttpSettings)
     directory: DirectorySettings | None = None
+    fleet: FleetSettings | None = None
 
 
 class Emitter:

@@ -38,6 +38,7 @@ REGISTRY: tuple[ProbeEntry, ...] = (
     ProbeEntry(
         "directory", frozenset({"directory", "network"}), "probes.directory.probe:DirectoryProbe"
     ),
+    ProbeEntry("fleet", frozenset({"fleet"}), "probes.fleet.probe:FleetProbe"),
 )
 
 
