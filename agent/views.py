@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from agent.i18n import t
 from agent.orchestrator import CANCELLED
+from fingerprints.jurisdiction import country_name
 from inventory import Category, Finding, Inventory, Jurisdiction, Observation, ProbeRun
 
 _PROBE_STATES: Mapping[str, tuple[str, str, str]] = {
@@ -274,6 +275,35 @@ def _counts(attributes: Mapping[str, object]) -> list[DetailLine]:
     return lines
 
 
+def _country(code: str | None) -> str:
+    return t(country_name(code), country_name(code, english=True))
+
+
+def control_lines(finding: Finding) -> list[DetailLine]:
+    """The two axes of jurisdiction (where the vendor is registered, who controls it from where),
+    then who develops an open-source product and what the collectivité depends on."""
+    if finding.controller and finding.controller != finding.vendor:
+        controller = finding.controller_name or finding.controller
+        control = f"{controller} — {_country(finding.controller_country)}"
+    else:
+        control = t("lui-même, sans société au-dessus", "itself, no company above it")
+    lines = [
+        DetailLine(t("immatriculé en", "registered in"), _country(finding.vendor_country)),
+        DetailLine(t("contrôlé par", "controlled by"), control),
+    ]
+    if finding.developer:
+        lines.append(
+            DetailLine(
+                t("développé par", "developed by"),
+                f"{finding.developer} — {_country(finding.developer_country)}",
+            )
+        )
+    if finding.dependency_note:
+        french, _, english = finding.dependency_note.partition(" / ")
+        lines.append(DetailLine(t("dépendance", "dependency"), t(french, english or french)))
+    return lines
+
+
 def finding_detail(
     finding: Finding,
     observations: Mapping[str, Observation] | None = None,
@@ -282,22 +312,15 @@ def finding_detail(
     """The detail of a finding: who controls it, its counts, score factors with their reasons,
     alternatives (by name when `product_names` knows them) and the observations behind it."""
     names = product_names or {}
-    vendor = finding.vendor_name
-    if finding.vendor_country:
-        vendor += f" ({finding.vendor_country})"
     facts = [
-        DetailLine(t("fournisseur", "vendor"), vendor),
+        DetailLine(t("fournisseur", "vendor"), finding.vendor_name),
+        *control_lines(finding),
         DetailLine(
             t("juridiction", "jurisdiction"),
             jurisdiction_label(finding.jurisdiction),
             jurisdiction_style(finding.jurisdiction),
         ),
     ]
-    if finding.controller and finding.controller != finding.vendor:
-        controller = finding.controller
-        if finding.controller_country:
-            controller += f" ({finding.controller_country})"
-        facts.append(DetailLine(t("contrôlé par", "controlled by"), controller))
     if finding.exposures:
         facts.append(DetailLine(t("exposition", "exposure"), ", ".join(finding.exposures)))
     if finding.secnumcloud:

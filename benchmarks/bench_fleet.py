@@ -74,14 +74,15 @@ def catalog_names() -> tuple[list[str], list[str]]:
     built from them (`no_match` examples and decorated names)."""
     sys.path.insert(0, str(REPO))
     from fingerprints.catalog import default_catalog
+    from fingerprints.schema import example_parts
 
     known: list[str] = []
     lookalikes: list[str] = []
     for product in default_catalog().products.values():
         for matcher in product.matchers:
             if matcher.channel == "package.windows":
-                known.extend(matcher.match)
-                lookalikes.extend(matcher.no_match)
+                known.extend(example_parts(example)[0] for example in matcher.match)
+                lookalikes.extend(example_parts(example)[0] for example in matcher.no_match)
     lookalikes += [f"{name} Helper" for name in known[:200]]
     lookalikes += [f"Pilote {name}" for name in known[200:300]]
     return sorted(set(known)), sorted(set(lookalikes) - set(known))

@@ -27,6 +27,7 @@ from fingerprints.catalog import load_catalog
 from fingerprints.engine import Engine
 from fingerprints.index import MatchIndex
 from fingerprints.naive import NaiveMatcher
+from fingerprints.schema import example_parts
 from inventory import Observation
 
 
@@ -53,9 +54,9 @@ def synthetic(index: MatchIndex, count: int, seed: int = 7) -> list[Observation]
     """`count` observations: catalog examples and random non-matching values, on every channel."""
     rng = random.Random(seed)
     examples = [
-        (ref.matcher.channel.value, value)
+        (ref.matcher.channel.value, example_parts(example)[0])
         for ref in index.refs
-        for value in (*ref.matcher.match, *ref.matcher.no_match)
+        for example in (*ref.matcher.match, *ref.matcher.no_match)
     ]
     channels = sorted(index.channels)
     loci = [f"locus-{n}.commune-test.fr" for n in range(50)]

@@ -28,6 +28,7 @@ import pydantic
 from fingerprints import catalog as catalog_module
 from fingerprints import schema as schema_module
 from fingerprints.catalog import Catalog
+from inventory import channels as channels_module
 
 
 def cache_dir() -> Path:
@@ -44,6 +45,10 @@ def catalog_key(directory: Path) -> str:
     digest = hashlib.sha256()
     digest.update(f"{sys.version}|{pydantic.VERSION}".encode())
     code = [Path(catalog_module.__file__), Path(schema_module.__file__)]
+    # The catalog check uses the country → laws table of jurisdiction.py (redundant exposures)
+    # and the contract's table of the attributes each channel carries (matcher conditions).
+    code.append(code[0].with_name("jurisdiction.py"))
+    code.append(Path(channels_module.__file__))
     for path in [*code, *sorted(directory.glob("*.toml"))]:
         info = path.stat()
         digest.update(f"{path.name}|{info.st_size}|{info.st_mtime_ns}\n".encode())

@@ -1,7 +1,9 @@
 """Load the catalog files (`fingerprints/catalog/*.toml`) into one validated `Catalog`.
 
 Loading checks each file against the schema, then the catalog as a whole: duplicate ids, references
-to vendors or products that do not exist (parent, alternatives, implies), parent cycles. Every
+to vendors or products that do not exist (parent, alternatives, implies), parent cycles, and a
+vendor's `exposures` that the country rule of `fingerprints/jurisdiction.py` already derives from
+its chain (listing them again file by file is how they drift apart). Every
 problem is reported with the file, the entry (`products[3] (exchange-online).matchers[1]`) and the
 key, all problems at once, in a `CatalogError`. The agent refuses to scan with such a catalog rather
 than silently skip products.
@@ -168,7 +170,10 @@ def build_catalog(parsed: Iterable[tuple[Path, CatalogFile]]) -> Catalog:
                     f"unknown vendor {vendor.parent!r}",
                 )
             )
-    problems.extend(_cycles(vendors, files))
+    cycles = _cycles(vendors, files)
+    problems.extend(cycles)
+    if not cycles:
+        problems.extend(_redundant_exposures(vendors, files))
 
     for product_id, product in products.items():
         path, index = product_entry[product_id]
@@ -208,6 +213,31 @@ def _cycles(vendors: Mapping[str, Vendor], files: Mapping[str, Path]) -> list[st
                 f"{display_path(files[current])}: vendor.parent: "
                 + both("cycle de parents", "parent cycle")
                 + f" {' → '.join([*cycle, current])}"
+            )
+    return problems
+
+
+def _redundant_exposures(vendors: Mapping[str, Vendor], files: Mapping[str, Path]) -> list[str]:
+    """Exposures a file lists that its chain's countries already bring (one rule, not per file)."""
+    from fingerprints.jurisdiction import derived_exposures  # it imports this module
+
+    problems = []
+    for vendor in vendors.values():
+        if not vendor.exposures:
+            continue
+        chain = [vendor]
+        while chain[-1].parent is not None and chain[-1].parent in vendors:
+            chain.append(vendors[chain[-1].parent])
+        redundant = sorted(set(vendor.exposures) & set(derived_exposures(chain)))
+        if redundant:
+            problems.append(
+                f"{display_path(files[vendor.id])}: vendor.exposures: "
+                + both(
+                    f"{', '.join(redundant)} déjà déduit(s) des pays de la chaîne de contrôle "
+                    "(fingerprints/jurisdiction.py) : retirez-les du fichier",
+                    f"{', '.join(redundant)} already derived from the countries of the control "
+                    "chain (fingerprints/jurisdiction.py): remove them from the file",
+                )
             )
     return problems
 

@@ -32,6 +32,13 @@ several probes is one finding with all its evidence, and keeps its id from one s
   is the count licence estimates multiply;
 - `supersedes`: a product found at a locus removes the weak-only findings of the products it
   supersedes there (Samba AD answers with Active Directory's capability OIDs);
+- attributes: a matcher's `require` (regexes over the observation's attributes: the package
+  `source`, the Windows `publisher`) must hold for it to fire: Debian's `slack` (dpkg) is not
+  Salesforce's Slack (snap);
+- publishers: a Windows program (`package.windows`) that no product of the vendor recognises but
+  whose `publisher` is one a vendor declares (`[vendor] publishers`) becomes a weak finding of the
+  vendor-level product `vendor:<vendor id>` ("Zoom — produit non identifié / unidentified
+  product"): the vendor and its jurisdiction are known, the product is for a person to name;
 - provider ranges: an address on an IP channel (`dns.a`, `net.remote`, `http.address`) that no
   catalog `cidr` matcher recognises is looked up in the providers' published ranges
   (`fingerprints.ranges`, loaded once, at the first such address), and so is one a catalog `cidr`
@@ -55,8 +62,8 @@ from functools import lru_cache
 from pydantic import JsonValue
 
 from fingerprints.catalog import Catalog, default_catalog
-from fingerprints.index import Hit, MatcherRef, MatchIndex
-from fingerprints.jurisdiction import Control, resolve
+from fingerprints.index import NO_CAPTURE, Hit, MatcherRef, MatchIndex
+from fingerprints.jurisdiction import Control, dependency_note, distributor, resolve
 from fingerprints.ranges import (
     NOTE_FRANCE,
     PROVIDERS,
@@ -65,9 +72,9 @@ from fingerprints.ranges import (
     default_ranges,
     is_french_region,
 )
-from fingerprints.schema import MatchKind, Product
+from fingerprints.schema import MatchKind, Product, Vendor, publisher_key
 from fingerprints.scoring import ScoringConfig, default_scoring, organisation_indexes, score
-from inventory import Category, Confidence, Finding, Jurisdiction, Observation, Usage
+from inventory import Category, Confidence, Criticality, Finding, Jurisdiction, Observation, Usage
 from inventory.channels import (
     ADDRESSES_ATTRIBUTE,
     COUNT_ATTRIBUTE,
@@ -89,6 +96,34 @@ DIRECTORY_DOMAIN = "annuaire-identite"
 """Domain of the identity directories that a directory's counts (`ldap.count`) belong to."""
 
 NO_HITS: tuple[Hit, ...] = ()
+
+VENDOR_PRODUCT_PREFIX = "vendor:"
+"""Ids of vendor-level products (`vendor:zoom`): never a catalog id, which is kebab-case."""
+
+PUBLISHER_CHANNELS = frozenset({Channel.PACKAGE_WINDOWS})
+"""Channels whose `publisher` attribute names a vendor; rpm's Vendor ("Red Hat, Inc.") names the
+distribution that built the package, not who develops it, and is left out."""
+
+
+def vendor_product_id(vendor_id: str) -> str:
+    """The id of a vendor's vendor-level product: `vendor:zoom`."""
+    return VENDOR_PRODUCT_PREFIX + vendor_id
+
+
+def vendor_product(vendor: Vendor) -> Product:
+    """A program of `vendor` unknown to the catalog: a vendor-level product."""
+    return Product(
+        id="vendor-level",
+        name=f"{vendor.name} — produit non identifié / unidentified product",
+        category=Category.LOGICIEL,
+        domain="non-identifie",
+        licence="unknown",
+        open_source=False,
+        deployment="on-premise",
+        criticality=Criticality.LOW,
+        note="Identified by its Publisher only: the product is for a person to name.",
+    ).model_copy(update={"id": vendor_product_id(vendor.id)})
+
 
 _USAGE_RANK = {Usage.FORMER: 0, Usage.PARTIAL: 1, Usage.CURRENT: 2}
 
@@ -208,11 +243,27 @@ class _Draft:
     implied_by: str | None = None
     counted: dict[str, _Counted] = field(default_factory=dict)  # by observation id
     ranged: dict[str, RangeHit] = field(default_factory=dict)  # by address, from provider ranges
+    distributors: dict[str, None] = field(default_factory=dict)  # distributions that built it
 
     def add(self, observation: Observation, ref: MatcherRef, captured: Mapping[str, str]) -> None:
         self.evidence[observation.id] = None
+        if observation.channel == Channel.PACKAGE:
+            attributes = observation.attributes
+            built_by = distributor(attributes.get("source"), attributes.get("publisher"))
+            if built_by is not None:
+                self.distributors[built_by] = None
         self.matched[ref.label] = None
         self._confidence(ref)
+        self._observed(observation, captured)
+
+    def add_publisher(self, observation: Observation, publisher: str) -> None:
+        """A program known by its Publisher only: weak evidence of a vendor-level product."""
+        self.evidence[observation.id] = None
+        self.matched[f"{observation.channel} publisher {publisher}"] = None
+        self.weak_usages.add(None)
+        self._observed(observation, NO_CAPTURE)
+
+    def _observed(self, observation: Observation, captured: Mapping[str, str]) -> None:
         counted = _Counted.of(observation)
         if counted is not None:
             # Many machines, often many releases, add up on one finding: no single version.
@@ -270,6 +321,17 @@ class Engine:
         }
         self._templates: dict[str, Finding] = {}
         self._ranges = ranges
+        # Vendor-level products, beside the catalog's: a program known by its Publisher only.
+        self.publishers: dict[str, str] = {}
+        self.products: dict[str, Product] = dict(catalog.products)
+        self.vendor_of: dict[str, str] = dict(catalog.vendor_of)
+        for vendor in catalog.vendors.values():
+            if vendor.publishers:
+                product = vendor_product(vendor)
+                self.products[product.id] = product
+                self.vendor_of[product.id] = vendor.id
+            for publisher in vendor.publishers:
+                self.publishers[publisher_key(publisher)] = vendor.id
 
     @property
     def ranges(self) -> RangeIndex:
@@ -330,6 +392,7 @@ class Engine:
         seen_get, drafts_get, unknown = seen.get, drafts.get, unidentified.append
         matchable, known, ip_channels, quiet = MATCHABLE, KNOWN, IP_CHANNELS, QUIET_MISSES
         ranged: dict[str, tuple[str, str, RangeHit] | None] = {}
+        publisher_channels = PUBLISHER_CHANNELS if self.publishers else frozenset()
         for observation in observations:
             channel = observation.channel
             key = (channel, observation.value)
@@ -358,6 +421,15 @@ class Engine:
                     draft.add_range(observation, address, range_hit)
                     if not hits:
                         continue
+            if hits and any(ref.matcher.require for ref, _ in hits):
+                attributes = observation.attributes
+                hits = [hit for hit in hits if hit[0].matcher.accepts(attributes)]
+            if (
+                channel in publisher_channels
+                and self._by_publisher(observation, hits, drafts)
+                and not hits
+            ):
+                continue  # known by its Publisher only: a vendor-level finding, not unidentified
             if not hits:
                 if channel in matchable:
                     if channel not in quiet:
@@ -389,10 +461,32 @@ class Engine:
         dependency_index, euros = organisation_indexes(findings, self.scoring)
         return Analysis(findings, unidentified, dependency_index, euros, dict(strangers))
 
+    def _by_publisher(
+        self,
+        observation: Observation,
+        hits: Sequence[Hit],
+        drafts: dict[tuple[str, str], _Draft],
+    ) -> bool:
+        """Add a program to its vendor-level finding when its `publisher` is a vendor's and no
+        product of that vendor recognised it; whether it was added."""
+        publisher = observation.attributes.get("publisher")
+        if not isinstance(publisher, str):
+            return False
+        vendor = self.publishers.get(publisher_key(publisher))
+        vendor_of = self.vendor_of
+        if vendor is None or any(vendor_of[ref.product] == vendor for ref, _ in hits):
+            return False
+        key = (vendor_product_id(vendor), observation.locus)
+        draft = drafts.get(key)
+        if draft is None:
+            draft = drafts[key] = _Draft()
+        draft.add_publisher(observation, publisher)
+        return True
+
     def _supersede(self, drafts: dict[tuple[str, str], _Draft]) -> None:
         """Drop the weak-only findings of products that a product found at the same locus
         supersedes: Samba AD answers with some of Active Directory's capability OIDs."""
-        products = self.catalog.products
+        products = self.products
         for product, locus in list(drafts):
             for other in products[product].supersedes:
                 draft = drafts.get((other, locus))
@@ -408,7 +502,7 @@ class Engine:
         Microsoft 365's own evidence is a verification token. Evidence only grows, so the loop
         ends.
         """
-        products = self.catalog.products
+        products = self.products
         pending = [key for key in drafts if products[key[0]].implies]
         while pending:
             source_product, locus = pending.pop()
@@ -522,7 +616,7 @@ class Engine:
         # A copy of the product's validated template: validating each finding anew would cost
         # most of a scan; what changes per finding is typed here and made safe (locus, version,
         # captured attributes).
-        counts = self._counts(self.catalog.products[product_id], draft, today, directory, fleet)
+        counts = self._counts(self.products[product_id], draft, today, directory, fleet)
         template = self._template(product_id)
         return template.model_copy(
             update={
@@ -542,7 +636,22 @@ class Engine:
                 },
                 "exposures": list(template.exposures),
                 "alternatives": list(template.alternatives),
+                "dependency_note": self._dependency_note(template, draft),
             }
+        )
+
+    @staticmethod
+    def _dependency_note(template: Finding, draft: _Draft) -> str | None:
+        """The rule of docs/scoring.md: an open-source product of a firm outside the EU, found
+        through a distribution's package, says who develops it and what the dependency is."""
+        if (
+            template.developer is None
+            or not draft.distributors
+            or template.jurisdiction in (Jurisdiction.EU, Jurisdiction.COMMUNITY)
+        ):
+            return None
+        return dependency_note(
+            template.developer, template.developer_country, [*draft.distributors]
         )
 
     def describe(self, product_id: str, locus: str) -> Finding:
@@ -557,8 +666,8 @@ class Engine:
         """What a finding of this product says whatever the locus, validated once per product."""
         template = self._templates.get(product_id)
         if template is None:
-            product: Product = self.catalog.products[product_id]
-            vendor = self.catalog.vendor(product_id)
+            product: Product = self.products[product_id]
+            vendor = self.catalog.vendors[self.vendor_of[product_id]]
             control = self.controls[vendor.id]
             offers = {offer.lower() for offer in control.secnumcloud}
             template = self._templates[product_id] = Finding(
@@ -569,7 +678,12 @@ class Engine:
                 vendor_name=vendor.name,
                 vendor_country=vendor.country,
                 controller=control.controller,
+                controller_name=self.catalog.vendors[control.controller].name,
                 controller_country=control.controller_country,
+                developer=vendor.name if product.open_source and not vendor.community else None,
+                developer_country=(
+                    vendor.country if product.open_source and not vendor.community else None
+                ),
                 jurisdiction=control.jurisdiction,
                 exposures=list(control.exposures),
                 secnumcloud=product.id in offers or product.name.lower() in offers,
@@ -590,6 +704,14 @@ class Engine:
                     alternatives=len(product.alternatives),
                     annual_cost_eur=None,
                     controller=self.catalog.vendors[control.controller].name,
+                    vendor=vendor.name,
+                    vendor_country=vendor.country,
+                    controller_country=control.controller_country,
+                    through=tuple(
+                        (firm.name, firm.country)
+                        for firm in self.catalog.chain(vendor.id)[1:-1]
+                        if not firm.community
+                    ),
                 ),
             )
         return template

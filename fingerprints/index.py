@@ -18,6 +18,9 @@ is stripped of surrounding white space, then, by matcher kind,
   alternation per first character a match can start with, so a value meets only the regexes that
   can match it); after a match the alternatives that follow are tried too, so overlapping ones all
   fire.
+
+The indexes look at values only: a matcher's `require` (conditions on the observation's attributes,
+the package source or the Windows Publisher) is checked by the engine on the hits, per observation.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from fingerprints.catalog import Catalog, CatalogError, display_path
-from fingerprints.schema import Matcher, MatchKind
+from fingerprints.schema import Example, Matcher, MatchKind, example_parts, publisher_key
 
 MAX_REGEX_INPUT: Final = 4096
 """Longer values are not given to regexes (no product name or banner is that long)."""
@@ -437,10 +440,29 @@ def _network(pattern: str) -> tuple[int, int, int]:
     return version, start, start | ((1 << (bits - length)) - 1)
 
 
-def check_examples(catalog: Catalog, index: MatchIndex | None = None) -> list[str]:
-    """Run every `match` and `no_match` example through the compiled index; list the failures."""
-    index = index or MatchIndex.from_catalog(catalog)
+def check_publishers(catalog: Catalog) -> list[str]:
+    """List the Publisher names that several vendors declare: a program must have one vendor."""
     problems = []
+    owner: dict[str, str] = {}
+    for vendor in catalog.vendors.values():
+        for position, publisher in enumerate(vendor.publishers):
+            key = publisher_key(publisher)
+            other = owner.setdefault(key, vendor.id)
+            if other != vendor.id:
+                problems.append(
+                    f"{display_path(catalog.files[vendor.id])}: vendor.publishers[{position}]: "
+                    f"{publisher!r} "
+                    f"déjà déclaré par {display_path(catalog.files[other])} / "
+                    f"already declared by {display_path(catalog.files[other])}"
+                )
+    return problems
+
+
+def check_examples(catalog: Catalog, index: MatchIndex | None = None) -> list[str]:
+    """Run every `match` and `no_match` example through the compiled index (with its attributes
+    when it has some); list the failures, and the publishers several vendors declare."""
+    index = index or MatchIndex.from_catalog(catalog)
+    problems = check_publishers(catalog)
     # Products were loaded file by file, in file order: count them per vendor.
     position_in_file: dict[str, int] = {}
     per_vendor: dict[str, int] = {}
@@ -455,14 +477,22 @@ def check_examples(catalog: Catalog, index: MatchIndex | None = None) -> list[st
             f".matchers[{ref.position}]"
         )
         for example in matcher.match:
-            if not any(hit[0] is ref for hit in index.lookup(matcher.channel.value, example)):
+            if not fires(index, ref, example):
                 problems.append(
                     f"{where}.match: {example!r} ne correspond pas / does not match "
                     f"{label(matcher)}"
                 )
         for example in matcher.no_match:
-            if any(hit[0] is ref for hit in index.lookup(matcher.channel.value, example)):
+            if fires(index, ref, example):
                 problems.append(
                     f"{where}.no_match: {example!r} correspond / matches {label(matcher)}"
                 )
     return problems
+
+
+def fires(index: MatchIndex, ref: MatcherRef, example: Example) -> bool:
+    """Whether the matcher fires on an example: its value, then its attributes (`require`)."""
+    value, attributes = example_parts(example)
+    return ref.matcher.accepts(attributes) and any(
+        hit[0] is ref for hit in index.lookup(ref.matcher.channel.value, value)
+    )

@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from inventory import Category, Confidence, Criticality, Usage
-from inventory.channels import IP_CHANNELS, MATCHABLE, Channel
+from inventory.channels import IP_CHANNELS, MATCHABLE, MATCHER_ATTRIBUTES, Channel
 
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 DOMAIN = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
@@ -37,18 +38,35 @@ class MatchKind(StrEnum):
     REGEX = "regex"  # Python regex, full match, case-insensitive; named groups are captured
 
 
+Example = str | dict[str, str]
+"""A matcher example: a value alone, or `{ value = "slack", source = "snap" }`: a value with the
+attributes of the observation that carries it."""
+
+
+def example_parts(example: Example) -> tuple[str, dict[str, str]]:
+    """`(value, attributes)` of a matcher example."""
+    if isinstance(example, str):
+        return example, {}
+    attributes = dict(example)
+    return attributes.pop("value"), attributes
+
+
 class Matcher(_Strict):
     """One way of recognising a product from one channel, with examples that prove it."""
 
     channel: Channel
     kind: MatchKind
     pattern: str = Field(min_length=1)
+    require: dict[str, str] = Field(
+        default_factory=dict,
+        description="attribute name -> regex its text must match in full (case-insensitive)",
+    )
     confidence: Confidence = Confidence.STRONG
     usage: Usage | None = Field(
         default=None, description="usage this evidence suggests when it stands alone"
     )
-    match: list[str] = Field(min_length=1, description="values that must match")
-    no_match: list[str] = Field(min_length=1, description="values that must not match")
+    match: list[Example] = Field(min_length=1, description="values that must match")
+    no_match: list[Example] = Field(min_length=1, description="values that must not match")
     note: str | None = None
 
     @field_validator("pattern")
@@ -77,6 +95,47 @@ class Matcher(_Strict):
             if pattern.count(":") != 1:
                 raise ValueError("cpe pattern is 'vendor:product'")
         return pattern
+
+    @model_validator(mode="after")
+    def _attributes_exist(self) -> Matcher:
+        carried = MATCHER_ATTRIBUTES.get(self.channel, frozenset())
+        listed = ", ".join(sorted(carried)) or "-"
+        for name, regex in self.require.items():
+            if name not in carried:
+                raise ValueError(
+                    f"require.{name}: le canal {self.channel.value} ne porte jamais cet attribut "
+                    f"(attributs : {listed}) / channel {self.channel.value} never carries this "
+                    f"attribute (attributes: {listed})"
+                )
+            try:
+                check_regex(regex)
+            except ValueError as exc:
+                raise ValueError(f"require.{name}: {exc}") from None
+        for key in ("match", "no_match"):
+            for position, example in enumerate(getattr(self, key)):
+                if isinstance(example, str):
+                    continue
+                if not isinstance(example.get("value"), str):
+                    raise ValueError(
+                        f"{key}[{position}]: exemple sans clé value / example without a value key"
+                    )
+                unknown = sorted(set(example) - {"value"} - carried)
+                if unknown:
+                    raise ValueError(
+                        f"{key}[{position}]: le canal {self.channel.value} ne porte jamais "
+                        f"{', '.join(unknown)} (attributs : {listed}) / channel "
+                        f"{self.channel.value} never carries {', '.join(unknown)} "
+                        f"(attributes: {listed})"
+                    )
+        return self
+
+    def accepts(self, attributes: Mapping[str, object]) -> bool:
+        """Whether an observation's attributes meet `require` (always, without conditions)."""
+        for name, regex in self.require.items():
+            text = attributes.get(name)
+            if not isinstance(text, str) or not re.fullmatch(regex, text.strip(), re.IGNORECASE):
+                return False
+        return True
 
 
 def check_regex(pattern: str) -> None:
@@ -213,9 +272,27 @@ class Vendor(_Strict):
     secnumcloud: list[str] = Field(
         default_factory=list, description="offers qualified SecNumCloud by ANSSI"
     )
-    sources: dict[str, str] = Field(
-        description="one note per fact: country, parent, exposures, secnumcloud"
+    publishers: list[str] = Field(
+        default_factory=list,
+        description="Publisher names its Windows programs carry: a program no matcher knows "
+        "whose Publisher is one of them is a weak, vendor-level finding",
     )
+    sources: dict[str, str] = Field(
+        description="one note per fact: country, parent, exposures, secnumcloud, publishers"
+    )
+
+    @field_validator("publishers")
+    @classmethod
+    def _distinct_publishers(cls, values: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for value in values:
+            key = publisher_key(value)
+            if not key:
+                raise ValueError("publisher vide / empty publisher")
+            if key in seen:
+                raise ValueError(f"publisher en double / duplicate publisher {value!r}")
+            seen.add(key)
+        return values
 
     @field_validator("exposures")
     @classmethod
@@ -232,13 +309,19 @@ class Vendor(_Strict):
         needed = (
             set() if info.data.get("community") and not info.data.get("country") else {"country"}
         )
-        for fact in ("parent", "exposures", "secnumcloud"):
+        for fact in ("parent", "exposures", "secnumcloud", "publishers"):
             if info.data.get(fact):
                 needed.add(fact)
         missing = needed - set(sources)
         if missing:
             raise ValueError(f"sources lacks a note for {', '.join(sorted(missing))}")
         return sources
+
+
+def publisher_key(publisher: str) -> str:
+    """A Publisher as compared: case-folded, white space collapsed, without a final dot
+    ("Cisco Systems, Inc" and "Cisco Systems, Inc." are one publisher)."""
+    return " ".join(publisher.split()).casefold().rstrip(".").rstrip()
 
 
 class CatalogFile(_Strict):

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fingerprints.catalog import CatalogError, display_path
+from fingerprints.jurisdiction import control_text
 from inventory import Category, Criticality, Factor, Finding, Jurisdiction, Score, Usage
 
 SCORING_FILE = Path(__file__).with_name("scoring.toml")
@@ -154,12 +155,28 @@ def score(
     alternatives: int,
     annual_cost_eur: float | None,
     controller: str | None = None,
+    vendor: str | None = None,
+    vendor_country: str | None = None,
+    controller_country: str | None = None,
+    through: tuple[tuple[str, str | None], ...] = (),
 ) -> Score:
-    """The dependency score of one finding, with each factor's value, weight and reason."""
+    """The dependency score of one finding, with each factor's value, weight and reason.
+
+    The control factor's reason names both axes when `vendor` is given: where the vendor is
+    registered, and who controls it (`controller`, the ultimate parent's name) from where, through
+    which companies (`through`).
+    """
     terms: list[tuple[FactorName, float, float, str]] = []
     weights = config.weights
     control_reason = _CONTROL_REASON[jurisdiction]
-    if controller:
+    if vendor:
+        french, english = control_reason.split(" / ", 1)
+        axes = (vendor, vendor_country, controller, controller_country)
+        control_reason = (
+            f"{french} — {control_text(*axes, through=through)} / "
+            f"{english} — {control_text(*axes, english=True, through=through)}"
+        )
+    elif controller:
         control_reason += f" — {controller}"
     terms.append(
         (

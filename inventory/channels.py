@@ -146,3 +146,20 @@ COUNT_ATTRIBUTE: Final = "count"
 
 KNOWN: Final = frozenset(channel.value for channel in Channel)
 """Every channel's name, for checking observations that arrive as plain strings."""
+
+MATCHER_ATTRIBUTES: Final = {
+    # source: dpkg, rpm, apk, snap, flatpak (host probe), fleet (fleet probe); publisher: rpm's
+    # Vendor (else Packager), a fleet's most common publisher; source_package: dpkg Source, apk
+    # origin, when it differs from the name
+    Channel.PACKAGE: frozenset({"source", "publisher", "arch", "source_package"}),
+    # source: registry-hklm, registry-hklm-wow64, registry-user, appx (host probe), fleet;
+    # publisher: the Uninstall entry's Publisher, an AppX publisher's O= (else CN=)
+    Channel.PACKAGE_WINDOWS: frozenset({"source", "publisher", "arch"}),
+    # source: info-plist; name: CFBundleDisplayName, else CFBundleName (no team id is collected)
+    Channel.PACKAGE_MACOS: frozenset({"source", "name"}),
+    # source: windows, systemd; the others from Get-Service
+    Channel.SERVICE: frozenset({"source", "display_name", "status", "start_type"}),
+}
+"""Text attributes each channel's observations carry that a matcher may require (`require` in the
+catalog): a condition on an attribute its channel never carries could never hold, and is refused.
+Channels left out carry none that matchers may use."""

@@ -330,7 +330,16 @@ class Finding(_Model):
     vendor_name: str
     vendor_country: str | None = None
     controller: str | None = Field(default=None, description="ultimate parent vendor id")
+    controller_name: str | None = Field(default=None, description="ultimate parent's name")
     controller_country: str | None = None
+    developer: str | None = Field(
+        default=None, description="firm that develops an open-source product (not a community)"
+    )
+    developer_country: str | None = None
+    dependency_note: SafeStr | None = Field(
+        default=None,
+        description="what the collectivité depends on when a distribution builds the software",
+    )
     jurisdiction: Jurisdiction
     exposures: list[str] = Field(default_factory=list)
     secnumcloud: bool = False

@@ -350,6 +350,9 @@ def _rescore(entry: Mapping[str, Any], scoring: ScoringConfig, replaceability: s
         alternatives=len(entry.get("alternatives") or []),
         annual_cost_eur=float(cost) if cost is not None else None,
         controller=entry.get("controller_name") or entry.get("controller"),
+        vendor=entry.get("vendor_name"),
+        vendor_country=entry.get("vendor_country"),
+        controller_country=entry.get("controller_country"),
     )
 
 

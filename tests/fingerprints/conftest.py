@@ -23,11 +23,9 @@ name = "Microsoft"
 legal_name = "Microsoft Corporation"
 country = "US"
 website = "https://www.microsoft.com"
-exposures = ["us-cloud-act", "us-fisa-702"]
 
 [vendor.sources]
 country = "test fixture"
-exposures = "test fixture"
 
 [[products]]
 id = "microsoft-365"

@@ -31,9 +31,7 @@ match = ["api.filiale-cloud.example"]
 no_match = ["filiale-cloud.example.evil"]
 """
     files = {
-        "us-group": samples.vendor("us-group", "US", extra='exposures = ["us-cloud-act"]').replace(
-            'country = "test fixture"', 'country = "x"\nexposures = "x"'
-        ),
+        "us-group": samples.vendor("us-group", "US"),
         "us-holding": samples.vendor("us-holding", "IE", parent="us-group"),
         "filiale": samples.vendor("filiale", "FR", parent="us-holding") + product,
         "fr-group": samples.vendor("fr-group", "FR"),
@@ -51,7 +49,7 @@ def test_french_subsidiary_of_us_group_is_non_eu(groups: Catalog) -> None:
     assert control.jurisdiction is Jurisdiction.NON_EU
     assert control.controller == "us-group"
     assert control.controller_country == "US"
-    assert control.exposures == ("us-cloud-act",)
+    assert control.exposures == ("us-cloud-act", "us-fisa-702")
     assert "Filiale (FR) → Us-Holding (IE) → Us-Group (US)" in control.reason
 
 
@@ -106,4 +104,4 @@ def test_finding_carries_the_chain(groups: Catalog) -> None:
     assert finding.vendor == "filiale" and finding.vendor_country == "FR"
     assert finding.controller == "us-group" and finding.controller_country == "US"
     assert finding.jurisdiction is Jurisdiction.NON_EU
-    assert finding.exposures == ["us-cloud-act"]
+    assert finding.exposures == ["us-cloud-act", "us-fisa-702"]

@@ -75,7 +75,7 @@ async def test_the_detail_shows_vendor_evidence_factors_and_alternatives(
         assert tree.cursor_node is not None and "Exchange Online" in str(tree.cursor_node.label)
         shown = detail(app)
         assert shown.startswith("Exchange Online — exemple.fr")
-        assert "fournisseur : Microsoft (US)" in shown
+        assert "fournisseur : Microsoft\n  immatriculé en : États-Unis (US)" in shown
         assert "juridiction : hors Europe" in shown
         assert "exposition : us-cloud-act, us-fisa-702" in shown
         assert "contrôle 39 : contrôle non européen" in shown  # a factor with its reason

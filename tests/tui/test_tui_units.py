@@ -169,7 +169,9 @@ def test_finding_detail_has_evidence_factors_and_alternatives(
     assert detail.evidence[0].value == "exemple-fr.mail.protection.outlook.com @ exemple.fr"
     monkeypatch.setenv("TIEBREAK_LANG", "en")
     english = views.detail_text(views.finding_detail(exchange))
-    assert ("  vendor: Microsoft (US)", "") in english
+    assert ("  vendor: Microsoft", "") in english
+    assert ("  registered in: United States (US)", "") in english
+    assert ("  controlled by: itself, no company above it", "") in english
     assert ("Alternatives", "bold") in english
 
 
