@@ -52,6 +52,27 @@ def register(commands: Any) -> None:
         help=t("vérifier schéma, références et exemples", "check schema, references and examples"),
     )
     _dir_option(check)
+    check.add_argument(
+        "--corpus",
+        nargs="?",
+        const="",
+        metavar="DOSSIER",
+        help=t(
+            "mesurer rappel et faux positifs sur un corpus de noms réels "
+            "(défaut : corpus livré, fingerprints/corpus)",
+            "measure recall and false positives on a corpus of real-world names "
+            "(default: the shipped corpus, fingerprints/corpus)",
+        ),
+    )
+    check.add_argument(
+        "--min-recall",
+        type=float,
+        metavar="PART",
+        help=t(
+            "avec --corpus : code 1 si le rappel total est sous ce seuil (0.95 par exemple)",
+            "with --corpus: exit 1 when the total recall is below this threshold (e.g. 0.95)",
+        ),
+    )
     check.set_defaults(handler=_check)
 
     explain = actions.add_parser(
@@ -277,7 +298,14 @@ def _check(args: argparse.Namespace) -> int:
             f"{len(index.refs)} matchers, {examples} examples checked",
         )
     )
-    return 0
+    if args.corpus is None:
+        if args.min_recall is not None:
+            error(t("--min-recall demande --corpus", "--min-recall needs --corpus"))
+            return EXIT_CONFIG
+        return 0
+    from agent.commands.corpus import check_corpus
+
+    return check_corpus(catalog, Path(args.corpus) if args.corpus else None, args.min_recall)
 
 
 def _read_observations(source: str) -> list[Any]:
