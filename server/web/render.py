@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from fingerprints.jurisdiction import country_name
 from server import auth
 from server.errors import Refusal
 from server.i18n import wants_english
@@ -116,6 +117,8 @@ def render(
             safe="/?=&",
         ),
         "version": __version__,
+        # "France (FR)" in the reader's language, "?" when unknown.
+        "country": lambda code: country_name(code, english(request)),
         "errors": {},
         "notice": None,
     }

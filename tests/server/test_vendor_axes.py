@@ -50,14 +50,14 @@ def test_inventory_and_finding_pages_show_registration_control_and_developer(api
     page = client.get(f"/inventaires/{inventory.id}")
     assert page.status_code == 200
     text = _text(page.text)
-    assert "Immatriculé en FR Contrôlé par Silver Lake (US)" in text
-    assert "Immatriculé en US Contrôlé par lui-même, sans société au-dessus" in text
-    assert "Développé par F5 (US)" in text
+    assert "Immatriculé en France (FR) Contrôlé par Silver Lake, États-Unis (US)" in text
+    assert "Immatriculé en États-Unis (US) Contrôlé par lui-même, sans société au-dessus" in text
+    assert "Développé par F5, États-Unis (US)" in text
     assert "distribué par Debian : la dépendance est au projet, pas à un contrat" in text
     assert "Cegid : immatriculé en France (FR), contrôlé par Silver Lake (États-Unis, US)" in text
 
     cegid = client.get(f"/inventaires/{inventory.id}/constats/{finding_id('cegid-xrp-flex', HOST)}")
     assert cegid.status_code == 200
     text = _text(cegid.text)
-    assert "Immatriculé en FR Contrôlé par Silver Lake (US)" in text
+    assert "Immatriculé en France (FR) Contrôlé par Silver Lake, États-Unis (US)" in text
     assert "Développé par" not in text  # proprietary: no developer line

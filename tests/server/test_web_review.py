@@ -356,7 +356,8 @@ def test_review_validate_and_the_next_draft_keeps_the_decisions(site: Site, page
     expect(page.locator(".notice")).to_have_text("Produit ajouté.")
     free = block(page, "add:restauration-logiciels-sarl-menus-cantine")
     expect(free.locator("summary .name")).to_have_text("Menus & Cantine")
-    expect(free.locator(".facts")).to_contain_text("Restauration Logiciels SARL (FR)")
+    expect(free.locator(".facts")).to_contain_text("Restauration Logiciels SARL")
+    expect(free.locator(".facts .registered")).to_have_text("France (FR)")
     expect(free.locator(".facts")).to_contain_text("3\u202f400,00 €")
 
     # The in-house package no matcher knows, classified as e.magnus.
