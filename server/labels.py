@@ -63,6 +63,7 @@ _PAIRS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "cdn": ("Diffusion de contenu (CDN)", "Content delivery (CDN)"),
         "certificats": ("Certificats", "Certificates"),
         "collaboration": ("Collaboration", "Collaboration"),
+        "decisionnel": ("Décisionnel (BI)", "Business intelligence"),
         "developpement": ("Développement", "Development"),
         "dns": ("DNS", "DNS"),
         "emailing": ("Envoi de courriels en masse", "Bulk email"),
