@@ -26,6 +26,7 @@ from typing import Any
 from agent.atomic import write_atomically
 from agent.i18n import t
 from inventory import Inventory, ProbeStatus
+from inventory.locations import agent_directory
 
 HISTORY_FOLDER = "history"
 HISTORY_LIMIT = 100
@@ -39,13 +40,7 @@ _RECORD_NAME = re.compile(r"^\d{8}T\d{12}Z-[0-9a-zA-Z-]{1,64}\.json$")
 def state_path() -> Path:
     """The agent's state directory on this machine (not created): $TIEBREAK_STATE, else
     /var/lib/tiebreak for root, else $XDG_STATE_HOME/tiebreak (~/.local/state/tiebreak)."""
-    explicit = os.environ.get("TIEBREAK_STATE")
-    if explicit:
-        return Path(explicit)
-    if os.geteuid() == 0:
-        return Path("/var/lib/tiebreak")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "tiebreak"
+    return agent_directory("TIEBREAK_STATE", "/var/lib/tiebreak")
 
 
 def state_directory() -> Path:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from agent.atomic import write_atomically_at
 from agent.i18n import t
+from inventory.locations import agent_directory
 
 if TYPE_CHECKING:
     from agent.config import ServerConfig
@@ -93,14 +94,9 @@ class SpoolState:
 
 
 def spool_directory() -> Path:
-    """Where unsent inventories wait."""
-    explicit = os.environ.get("TIEBREAK_SPOOL")
-    if explicit:
-        return Path(explicit)
-    if os.geteuid() == 0:
-        return Path("/var/spool/tiebreak")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "tiebreak" / "spool"
+    """Where unsent inventories wait: $TIEBREAK_SPOOL, else /var/spool/tiebreak for root, else
+    $XDG_STATE_HOME/tiebreak/spool."""
+    return agent_directory("TIEBREAK_SPOOL", "/var/spool/tiebreak", "spool")
 
 
 def limit_bytes(server: ServerConfig | None) -> int:

@@ -64,6 +64,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, NamedTuple, TypeVar
 
+from inventory.locations import agent_directory
+
 FORMAT: Final = "tiebreak-ranges/1"
 """The `format` of a ranges file written by this module."""
 
@@ -1044,13 +1046,7 @@ multicast. A published network overlapping one of them is refused."""
 def ranges_directory() -> Path:
     """Where `update-ranges` writes by default and scans read: `$TIEBREAK_RANGES`, else
     `/var/lib/tiebreak/ranges` for root, else `$XDG_STATE_HOME/tiebreak/ranges`."""
-    explicit = os.environ.get("TIEBREAK_RANGES")
-    if explicit:
-        return Path(explicit)
-    if os.geteuid() == 0:
-        return Path("/var/lib/tiebreak/ranges")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "tiebreak" / "ranges"
+    return agent_directory("TIEBREAK_RANGES", "/var/lib/tiebreak/ranges", "ranges")
 
 
 def read_directory(
