@@ -67,15 +67,20 @@ asyncio.run(main())
 """
 
 
-def helpers() -> ModuleType:
-    """tests/tui/tui_helpers.py (tests are not a package)."""
-    name = "tiebreak_test_tui_helpers"
-    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "tui" / "tui_helpers.py")
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def helpers() -> ModuleType:
+    """tests/tui/tui_helpers.py (tests are not a package), with tests/tiebreak_server.py, which
+    it imports and which tests/conftest.py loads under pytest."""
+    _load("tiebreak_test_server", REPO / "tests" / "tiebreak_server.py")
+    return _load("tiebreak_test_tui_helpers", REPO / "tests" / "tui" / "tui_helpers.py")
 
 
 def start_times(config: Path, runs: int) -> dict[str, list[float]]:

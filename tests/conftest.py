@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _load_shared(name: str, file: str) -> None:
+    """Load tests/<file> as the module `name` before any test module imports it (tests are not a
+    package, and putting tests/ on sys.path would let tests/agent shadow the agent package)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+
+
+_load_shared("tiebreak_test_server", "tiebreak_server.py")
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tiebreak_test_server
 from sqlalchemy import Engine, select
 
 from inventory import Agent, Finding, Inventory, Observation, Organisation
@@ -41,11 +42,7 @@ SIREN = "213105554"
 PASSWORD = "MotDePasse-Annuaire-7Qx42"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+_free_port = tiebreak_test_server.free_port
 
 
 # -- the real central server ---------------------------------------------------------------------
@@ -69,8 +66,6 @@ class RealServer:
 
     def start(self, *extra: str) -> None:
         """Start the server and wait until it answers."""
-        import requests
-
         self.process = subprocess.Popen(
             [
                 *(*self.command, "server", "run", "--host", "127.0.0.1"),
@@ -80,25 +75,12 @@ class RealServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                assert self.process.stderr is not None
-                raise RuntimeError(self.process.stderr.read().decode())
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("the server did not start within 30 s")
+        tiebreak_test_server.wait_until_up(
+            self.process, self.url, tiebreak_test_server.stderr_of(self.process)
+        )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        tiebreak_test_server.stop(self.process)
         self.process = None
 
     def documents(self) -> dict[str, dict[str, Any]]:

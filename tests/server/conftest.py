@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tiebreak_test_server
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -222,14 +223,7 @@ def make_inventory() -> InventoryFactory:
     return build
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback address."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+free_port = tiebreak_test_server.free_port
 
 
 @dataclass
@@ -244,36 +238,17 @@ class ServerProcess:
 
     def start(self) -> None:
         """Start the server and wait until it answers."""
-        import time
-
-        import requests
-
         command = [*self.arguments, "--port", str(self.port)]
         self.process = subprocess.Popen(
             command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    self.process.stderr.read().decode() if self.process.stderr else ""
-                )
-            try:
-                if requests.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("the server did not start within 30 s")
+        tiebreak_test_server.wait_until_up(
+            self.process, self.url, tiebreak_test_server.stderr_of(self.process)
+        )
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        tiebreak_test_server.stop(self.process)
         self.process = None
 
 

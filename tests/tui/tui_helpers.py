@@ -7,16 +7,16 @@ Loaded by path as `tiebreak_test_tui_helpers` (tests are not a package).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
+
+import tiebreak_test_server
 
 from agent.config import Config
 from agent.orchestrator import PlannedProbe
@@ -142,12 +142,7 @@ def read_inventory(path: Path) -> Inventory:
     return Inventory.model_validate_json(path.read_bytes())
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+free_port = tiebreak_test_server.free_port
 
 
 @dataclass
@@ -162,13 +157,7 @@ class CentralServer:
 
     def stop(self) -> None:
         """Stop the server."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        tiebreak_test_server.stop(self.process)
 
     def stored(self) -> set[str]:
         """Ids of the inventories the server keeps."""
@@ -186,7 +175,6 @@ class CentralServer:
 
 def start_server(directory: Path, name: str, siren: str) -> CentralServer:
     """Create the database with one organisation, start the server, wait until it answers."""
-    import requests
 
     from server import admin, db, migrations
 
@@ -204,14 +192,11 @@ def start_server(directory: Path, name: str, siren: str) -> CentralServer:
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     server = CentralServer(f"http://127.0.0.1:{port}", data, token, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text(errors='replace')}")
-        try:
-            if requests.get(f"{server.url}/api/v1/health", timeout=1).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("the server did not start within 30 s")
+    try:
+        tiebreak_test_server.wait_until_up(
+            process, server.url, lambda: log.read_text(errors="replace")
+        )
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
