@@ -242,3 +242,15 @@ def test_tui_is_a_command_with_its_options(
     assert result.returncode == 0, result.stderr
     assert "--config" in result.stdout and "--inventory" in result.stdout
     assert "Interface en mode texte" in result.stdout
+
+
+def test_the_send_screen_counts_the_spool_in_the_units_tiebreak_status_uses(french: None) -> None:
+    from datetime import UTC, datetime
+
+    from agent.spool import MEGABYTE, SpoolEntry, SpoolState
+    from agent.tui.screens.send import spool_text
+
+    entry = SpoolEntry("a.json", 3 * MEGABYTE // 2, datetime(2026, 11, 30, tzinfo=UTC))
+    state = SpoolState(Path("/x"), (entry,), 0, entry.size, 100 * MEGABYTE, 0, 0)
+    # [server] spool_max_mb = 100 reads "100.0 Mo", as in `tiebreak status`, not "104.9".
+    assert "1 inventaire(s) en attente (1.5 Mo sur 100.0 Mo)" in spool_text(state).plain

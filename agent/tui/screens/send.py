@@ -28,10 +28,6 @@ if TYPE_CHECKING:
     from inventory import Inventory
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f}"
-
-
 def spool_text(state: SpoolState) -> Text:
     """What waits in the spool, as a person reads it."""
     text = Text(t("File d'attente ", "Spool "), style="bold")
@@ -39,12 +35,14 @@ def spool_text(state: SpoolState) -> Text:
     if state.problem:
         text.append("\n")
         text.append_text(plain(state.problem, "bold red"))
+    from agent.spool import human_size
+
     count = len(state.waiting)
-    used, limit = _megabytes(state.total_bytes), _megabytes(state.limit_bytes)
+    used, limit = human_size(state.total_bytes), human_size(state.limit_bytes)
     text.append(
         t(
-            f"\n{count} inventaire(s) en attente ({used} Mo sur {limit} Mo)",
-            f"\n{count} inventory(ies) waiting ({used} MB of {limit} MB)",
+            f"\n{count} inventaire(s) en attente ({used} sur {limit})",
+            f"\n{count} inventory(ies) waiting ({used} of {limit})",
         ),
         style="yellow" if count else "green",
     )
