@@ -22,6 +22,7 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from pydantic import JsonValue
 
@@ -51,6 +52,11 @@ def index_ranges(indexes: Sequence[int]) -> str:
     if start >= 0:
         parts.append(f"{start}-{previous}" if previous > start else str(start))
     return ",".join(parts)
+
+
+MANAGER_SEPARATOR: Final = "\t"
+"""Joins a Linux package's name and its manager in the aggregate's key ("slack\tsnap"); names
+never hold a tab (`machine.text` folds white space)."""
 
 
 def pseudonym(key: bytes, identity: str) -> str:
@@ -161,10 +167,13 @@ class Fleet:
             # Once per program, 150 per workstation: the lookup and the tallies inlined.
             counted = self._counted.setdefault(channel, {})
             linux = channel is Channel.PACKAGE
-            for program, version, publisher in machine.software:
+            for program, version, publisher, manager in machine.software:
                 if linux:
                     # dpkg's multi-arch name, as the OCS agent writes it: "libc6:amd64"
                     program = program.partition(":")[0]
+                    if manager:
+                        # A snap and a deb of one name are two packages (`MANAGER_SEPARATOR`).
+                        program = f"{program}{MANAGER_SEPARATOR}{manager}"
                 entry = counted.get(program)
                 if entry is None:
                     entry = counted[program] = _Counted()
@@ -251,8 +260,9 @@ class Fleet:
         made = 0
         while values:
             value, entry = values.popitem()
+            value, _, manager = value.partition(MANAGER_SEPARATOR)
             attributes: dict[str, JsonValue] = {
-                "source": "fleet",
+                "source": manager or "fleet",
                 "count": len(entry.machines),
                 "machines": index_ranges(entry.machines),
             }

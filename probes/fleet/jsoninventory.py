@@ -102,6 +102,7 @@ def read_json(data: bytes) -> Machine:
             text(software.get("version")),
             text(software.get("publisher")),
             text(software.get("release_type")),
+            text(software.get("from")),
         )
     for antivirus in _items(content.get("antivirus")):
         machine.add_antivirus(text(antivirus.get("name")), antivirus.get("enabled") is not False)

@@ -9,7 +9,9 @@ emitted on that machine, so the same catalog entries apply:
   entries read; programs on `package.windows` (Uninstall `DisplayName`), and so are the enabled
   antivirus products Windows Security Center names ("Windows Defender");
 - Linux: `os` value the os-release ID ("debian"), programs (dpkg, rpm… package names) on
-  `package`;
+  `package`, with the package manager the inventory names (`FROM`: deb, rpm, snap, flatpak) as
+  the host probe's `source` (dpkg, rpm, snap, flatpak), so a catalog entry that requires a snap
+  holds on a fleet too;
 - macOS: `os` value "macos"; its applications are named by display name, not by the bundle
   identifier `package.macos` holds, so they are not emitted (a note counts them).
 
@@ -31,6 +33,11 @@ MAX_TEXT: Final = 256
 MAX_SOFTWARE: Final = 20_000
 """Programs kept per machine; beyond, the machine is marked `truncated`."""
 MAX_ANTIVIRUS: Final = 16
+
+PACKAGE_MANAGERS: Final = {"deb": "dpkg", "rpm": "rpm", "snap": "snap", "flatpak": "flatpak"}
+"""A program's `FROM` in FusionInventory, GLPI Agent and OCS Inventory files (`FROM => 'deb'` in
+their Linux packaging modules) -> the `source` the host probe gives the same package. Windows
+values (registry, WMI, uwp) and unknown ones map to nothing."""
 
 _DEVICE_ID_STAMP = re.compile(r"-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}$")
 _KERNEL = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
@@ -111,6 +118,8 @@ class Software(NamedTuple):
     name: str
     version: str = ""
     publisher: str = ""
+    manager: str = ""
+    """The host probe's `source` for a Linux package (`PACKAGE_MANAGERS`), "" when unknown."""
 
 
 @dataclass(slots=True)
@@ -135,8 +144,11 @@ class Machine:
     skipped_updates: int = 0
     truncated: bool = False
 
-    def add_software(self, name: str, version: str, publisher: str, release_type: str = "") -> None:
-        """Record a program, unless it is an update or the machine already holds too many."""
+    def add_software(
+        self, name: str, version: str, publisher: str, release_type: str = "", origin: str = ""
+    ) -> None:
+        """Record a program, unless it is an update or the machine already holds too many;
+        `origin` is the inventory's `FROM` (package manager)."""
         if not name:
             return
         if (release_type and release_type.lower() in _UPDATE_TYPES) or (
@@ -147,7 +159,8 @@ class Machine:
         if len(self.software) >= MAX_SOFTWARE:
             self.truncated = True
             return
-        self.software.append(Software(name, version, publisher))
+        manager = PACKAGE_MANAGERS.get(origin.strip().lower(), "") if origin else ""
+        self.software.append(Software(name, version, publisher, manager))
 
     def add_antivirus(self, name: str, enabled: bool = True) -> None:
         """Record an antivirus product; a disabled one (Defender beside another) is not in use."""

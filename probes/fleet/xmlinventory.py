@@ -89,6 +89,7 @@ def _software(machine: Machine, section: Element) -> None:
             printable((section.findtext("VERSION") or "").strip()[:MAX_TEXT]),
             printable((section.findtext("PUBLISHER") or "").strip()[:MAX_TEXT]),
             section.findtext("RELEASE_TYPE") or "",
+            section.findtext("FROM") or "",
         )
 
 

@@ -57,6 +57,8 @@ def _check_machine(scan: object, inventory_text: str, expected_format: str) -> N
     # The agents read dpkg: the programs are this machine's packages.
     assert len(packages & installed) >= 0.95 * len(installed), sorted(installed - packages)[:20]
     assert "openssh" in scan.products()  # type: ignore[attr-defined]  # openssh-server
+    # Both agents write `FROM deb`: the packages carry dpkg as their source, as the host probe's.
+    assert scan.observed("package")["openssh-server"]["source"] == "dpkg"  # type: ignore[attr-defined]
     inventory = scan.json  # type: ignore[attr-defined]
     for value in _identifiers(inventory_text):
         assert f'"{value}"' not in inventory and f'"{value}.' not in inventory, value
@@ -113,3 +115,39 @@ def test_both_agents_on_the_same_machine_count_one_machine(tmp_path: Path) -> No
     (source,) = scan.observed("fleet.source").values()
     # Both agents identify this machine alike (firmware UUID, else its name): counted once.
     assert (source["count"], source["duplicates"], source["files"]) == (1, 1, 2)
+
+
+def test_package_manager_of_a_fleet_package_is_its_source(tmp_path: Path) -> None:
+    """A snap named `slack` is Salesforce's Slack; Debian's `slack` (a configuration tool) is
+    not. The catalog tells them apart by the package's source, which a fleet file gives as
+    `FROM`: the real FusionInventory inventory of this machine, with one program added."""
+    agent = _require("fusioninventory-agent", "fusioninventory-agent")
+    exports = tmp_path / "fusion"
+    exports.mkdir()
+    config = tmp_path / "agent.cfg"
+    config.write_text("", encoding="utf-8")
+    subprocess.run(
+        [agent, "--local", str(exports), "--tasks", "inventory", "--no-httpd",
+         "--conf-file", str(config), "--logger", "stderr", "--backend-collect-timeout", "60"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (written,) = exports.iterdir()
+    real = written.read_text(encoding="utf-8")
+    assert "<FROM>deb</FROM>" in real
+    found = {}
+    for origin in ("snap", "deb"):
+        folder = tmp_path / origin
+        folder.mkdir()
+        program = (
+            f"<SOFTWARES><NAME>slack</NAME><VERSION>4.41.105</VERSION>"
+            f"<FROM>{origin}</FROM></SOFTWARES>"
+        )
+        (folder / written.name).write_text(
+            real.replace("<SOFTWARES>", program + "<SOFTWARES>", 1), encoding="utf-8"
+        )
+        scan = helpers.scan(folders=(folder,))
+        assert (
+            scan.observed("package")["slack"]["source"] == {"snap": "snap", "deb": "dpkg"}[origin]
+        )
+        found[origin] = "slack" in scan.products()
+    assert found == {"snap": True, "deb": False}
