@@ -33,12 +33,14 @@ several probes is one finding with all its evidence, and keeps its id from one s
 - `supersedes`: a product found at a locus removes the weak-only findings of the products it
   supersedes there (Samba AD answers with Active Directory's capability OIDs);
 - attributes: a matcher's `require` (regexes over the observation's attributes: the package
-  `source`, the Windows `publisher`) must hold for it to fire: Debian's `slack` (dpkg) is not
-  Salesforce's Slack (snap);
-- publishers: a Windows program (`package.windows`) that no product of the vendor recognises but
-  whose `publisher` is one a vendor declares (`[vendor] publishers`) becomes a weak finding of the
-  vendor-level product `vendor:<vendor id>` ("Zoom — produit non identifié / unidentified
-  product"): the vendor and its jurisdiction are known, the product is for a person to name;
+  `source`, the Windows `publisher`, the macOS `team_id`) must hold for it to fire: Debian's
+  `slack` (dpkg) is not Salesforce's Slack (snap);
+- publishers and team ids: a Windows program (`package.windows`) whose `publisher` is one a vendor
+  declares (`[vendor] publishers`), or a macOS app (`package.macos`) whose signing `team_id` is
+  one a vendor declares (`[vendor] team_ids`), and that no product of that vendor recognises,
+  becomes a weak finding of the vendor-level product `vendor:<vendor id>` ("Zoom — produit non
+  identifié / unidentified product"): the vendor and its jurisdiction are known, the product is
+  for a person to name;
 - provider ranges: an address on an IP channel (`dns.a`, `net.remote`, `http.address`) that no
   catalog `cidr` matcher recognises is looked up in the providers' published ranges
   (`fingerprints.ranges`, loaded once, at the first such address), and so is one a catalog `cidr`
@@ -100,9 +102,13 @@ NO_HITS: tuple[Hit, ...] = ()
 VENDOR_PRODUCT_PREFIX = "vendor:"
 """Ids of vendor-level products (`vendor:zoom`): never a catalog id, which is kebab-case."""
 
-PUBLISHER_CHANNELS = frozenset({Channel.PACKAGE_WINDOWS})
-"""Channels whose `publisher` attribute names a vendor; rpm's Vendor ("Red Hat, Inc.") names the
-distribution that built the package, not who develops it, and is left out."""
+SIGNER_ATTRIBUTES: dict[str, str] = {
+    Channel.PACKAGE_WINDOWS: "publisher",
+    Channel.PACKAGE_MACOS: "team_id",
+}
+"""The attribute that names a program's vendor, per channel: a Windows program's Publisher, the
+Team ID signing a macOS app. rpm's Vendor ("Red Hat, Inc.") names the distribution that built the
+package, not who develops it: `package` is left out."""
 
 
 def vendor_product_id(vendor_id: str) -> str:
@@ -121,7 +127,8 @@ def vendor_product(vendor: Vendor) -> Product:
         open_source=False,
         deployment="on-premise",
         criticality=Criticality.LOW,
-        note="Identified by its Publisher only: the product is for a person to name.",
+        note="Identified by its Publisher or signing Team ID only: the product is for a person "
+        "to name.",
     ).model_copy(update={"id": vendor_product_id(vendor.id)})
 
 
@@ -256,10 +263,11 @@ class _Draft:
         self._confidence(ref)
         self._observed(observation, captured)
 
-    def add_publisher(self, observation: Observation, publisher: str) -> None:
-        """A program known by its Publisher only: weak evidence of a vendor-level product."""
+    def add_signer(self, observation: Observation, attribute: str, signer: str) -> None:
+        """A program known by its Publisher (or Team ID) only: weak evidence of a vendor-level
+        product."""
         self.evidence[observation.id] = None
-        self.matched[f"{observation.channel} publisher {publisher}"] = None
+        self.matched[f"{observation.channel} {attribute} {signer}"] = None
         self.weak_usages.add(None)
         self._observed(observation, NO_CAPTURE)
 
@@ -321,17 +329,28 @@ class Engine:
         }
         self._templates: dict[str, Finding] = {}
         self._ranges = ranges
-        # Vendor-level products, beside the catalog's: a program known by its Publisher only.
+        # Vendor-level products, beside the catalog's: a program known by its Publisher (Windows)
+        # or its signing Team ID (macOS) only.
         self.publishers: dict[str, str] = {}
+        self.team_ids: dict[str, str] = {}
         self.products: dict[str, Product] = dict(catalog.products)
         self.vendor_of: dict[str, str] = dict(catalog.vendor_of)
         for vendor in catalog.vendors.values():
-            if vendor.publishers:
+            if vendor.publishers or vendor.team_ids:
                 product = vendor_product(vendor)
                 self.products[product.id] = product
                 self.vendor_of[product.id] = vendor.id
             for publisher in vendor.publishers:
                 self.publishers[publisher_key(publisher)] = vendor.id
+            for team in vendor.team_ids:
+                self.team_ids[team] = vendor.id
+        # The channels whose signer attribute some vendor declares, with that vendor map.
+        declared = {"publisher": self.publishers, "team_id": self.team_ids}
+        self._signers: dict[str, tuple[str, dict[str, str]]] = {
+            channel: (attribute, declared[attribute])
+            for channel, attribute in SIGNER_ATTRIBUTES.items()
+            if declared[attribute]
+        }
 
     @property
     def ranges(self) -> RangeIndex:
@@ -392,7 +411,7 @@ class Engine:
         seen_get, drafts_get, unknown = seen.get, drafts.get, unidentified.append
         matchable, known, ip_channels, quiet = MATCHABLE, KNOWN, IP_CHANNELS, QUIET_MISSES
         ranged: dict[str, tuple[str, str, RangeHit] | None] = {}
-        publisher_channels = PUBLISHER_CHANNELS if self.publishers else frozenset()
+        signers = self._signers
         for observation in observations:
             channel = observation.channel
             key = (channel, observation.value)
@@ -424,12 +443,8 @@ class Engine:
             if hits and any(ref.matcher.require for ref, _ in hits):
                 attributes = observation.attributes
                 hits = [hit for hit in hits if hit[0].matcher.accepts(attributes)]
-            if (
-                channel in publisher_channels
-                and self._by_publisher(observation, hits, drafts)
-                and not hits
-            ):
-                continue  # known by its Publisher only: a vendor-level finding, not unidentified
+            if channel in signers and self._by_signer(observation, hits, drafts) and not hits:
+                continue  # known by its signer only: a vendor-level finding, not unidentified
             if not hits:
                 if channel in matchable:
                     if channel not in quiet:
@@ -461,18 +476,22 @@ class Engine:
         dependency_index, euros = organisation_indexes(findings, self.scoring)
         return Analysis(findings, unidentified, dependency_index, euros, dict(strangers))
 
-    def _by_publisher(
+    def _by_signer(
         self,
         observation: Observation,
         hits: Sequence[Hit],
         drafts: dict[tuple[str, str], _Draft],
     ) -> bool:
-        """Add a program to its vendor-level finding when its `publisher` is a vendor's and no
-        product of that vendor recognised it; whether it was added."""
-        publisher = observation.attributes.get("publisher")
-        if not isinstance(publisher, str):
+        """Add a program to its vendor-level finding when its signer (a Windows `publisher`, a
+        macOS `team_id`) is a vendor's and no product of that vendor recognised it; whether it
+        was added."""
+        attribute, signers = self._signers[observation.channel]
+        signer = observation.attributes.get(attribute)
+        if not isinstance(signer, str):
             return False
-        vendor = self.publishers.get(publisher_key(publisher))
+        vendor = signers.get(
+            publisher_key(signer) if attribute == "publisher" else signer.strip().upper()
+        )
         vendor_of = self.vendor_of
         if vendor is None or any(vendor_of[ref.product] == vendor for ref, _ in hits):
             return False
@@ -480,7 +499,7 @@ class Engine:
         draft = drafts.get(key)
         if draft is None:
             draft = drafts[key] = _Draft()
-        draft.add_publisher(observation, publisher)
+        draft.add_signer(observation, attribute, signer)
         return True
 
     def _supersede(self, drafts: dict[tuple[str, str], _Draft]) -> None:

@@ -441,20 +441,23 @@ def _network(pattern: str) -> tuple[int, int, int]:
 
 
 def check_publishers(catalog: Catalog) -> list[str]:
-    """List the Publisher names that several vendors declare: a program must have one vendor."""
+    """List the Publisher names and the macOS Team IDs that several vendors declare: a program
+    must have one vendor."""
     problems = []
-    owner: dict[str, str] = {}
-    for vendor in catalog.vendors.values():
-        for position, publisher in enumerate(vendor.publishers):
-            key = publisher_key(publisher)
-            other = owner.setdefault(key, vendor.id)
-            if other != vendor.id:
-                problems.append(
-                    f"{display_path(catalog.files[vendor.id])}: vendor.publishers[{position}]: "
-                    f"{publisher!r} "
-                    f"déjà déclaré par {display_path(catalog.files[other])} / "
-                    f"already declared by {display_path(catalog.files[other])}"
-                )
+    for field_name in ("publishers", "team_ids"):
+        owner: dict[str, str] = {}
+        for vendor in catalog.vendors.values():
+            names: list[str] = getattr(vendor, field_name)
+            for position, name in enumerate(names):
+                key = publisher_key(name)
+                other = owner.setdefault(key, vendor.id)
+                if other != vendor.id:
+                    problems.append(
+                        f"{display_path(catalog.files[vendor.id])}: "
+                        f"vendor.{field_name}[{position}]: {name!r} "
+                        f"déjà déclaré par {display_path(catalog.files[other])} / "
+                        f"already declared by {display_path(catalog.files[other])}"
+                    )
     return problems
 
 

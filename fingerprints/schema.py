@@ -21,6 +21,7 @@ KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 DOMAIN = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 NUMBERED_BACKREFERENCE = re.compile(r"(?<!\\)(\\\\)*\\[1-9]")
 GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+TEAM_ID = re.compile(r"[A-Z0-9]{10}")  # an Apple Developer Team ID, as code signatures hold it
 
 
 class _Strict(BaseModel):
@@ -277,8 +278,14 @@ class Vendor(_Strict):
         description="Publisher names its Windows programs carry: a program no matcher knows "
         "whose Publisher is one of them is a weak, vendor-level finding",
     )
+    team_ids: list[str] = Field(
+        default_factory=list,
+        description="Apple Team IDs that sign its macOS apps: an app no matcher knows whose "
+        "signature names one of them is a weak, vendor-level finding",
+    )
     sources: dict[str, str] = Field(
-        description="one note per fact: country, parent, exposures, secnumcloud, publishers"
+        description="one note per fact: country, parent, exposures, secnumcloud, publishers, "
+        "team_ids"
     )
 
     @field_validator("publishers")
@@ -292,6 +299,19 @@ class Vendor(_Strict):
             if key in seen:
                 raise ValueError(f"publisher en double / duplicate publisher {value!r}")
             seen.add(key)
+        return values
+
+    @field_validator("team_ids")
+    @classmethod
+    def _team_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not TEAM_ID.fullmatch(value):
+                raise ValueError(
+                    f"team id {value!r}: 10 lettres majuscules ou chiffres / "
+                    "10 upper-case letters or digits"
+                )
+        if len(set(values)) != len(values):
+            raise ValueError("team id en double / duplicate team id")
         return values
 
     @field_validator("exposures")
@@ -309,7 +329,7 @@ class Vendor(_Strict):
         needed = (
             set() if info.data.get("community") and not info.data.get("country") else {"country"}
         )
-        for fact in ("parent", "exposures", "secnumcloud", "publishers"):
+        for fact in ("parent", "exposures", "secnumcloud", "publishers", "team_ids"):
             if info.data.get(fact):
                 needed.add(fact)
         missing = needed - set(sources)

@@ -148,15 +148,16 @@ KNOWN: Final = frozenset(channel.value for channel in Channel)
 """Every channel's name, for checking observations that arrive as plain strings."""
 
 MATCHER_ATTRIBUTES: Final = {
-    # source: dpkg, rpm, apk, snap, flatpak (host probe), fleet (fleet probe); publisher: rpm's
-    # Vendor (else Packager), a fleet's most common publisher; source_package: dpkg Source, apk
-    # origin, when it differs from the name
+    # source: dpkg, rpm, apk, snap, flatpak (host and fleet probes: a fleet file's FROM), else
+    # fleet (fleet probe, manager unknown); publisher: rpm's Vendor (else Packager), a fleet's
+    # most common publisher; source_package: dpkg Source, apk origin, when it differs from the name
     Channel.PACKAGE: frozenset({"source", "publisher", "arch", "source_package"}),
     # source: registry-hklm, registry-hklm-wow64, registry-user, appx (host probe), fleet;
     # publisher: the Uninstall entry's Publisher, an AppX publisher's O= (else CN=)
     Channel.PACKAGE_WINDOWS: frozenset({"source", "publisher", "arch"}),
-    # source: info-plist; name: CFBundleDisplayName, else CFBundleName (no team id is collected)
-    Channel.PACKAGE_MACOS: frozenset({"source", "name"}),
+    # source: info-plist; name: CFBundleDisplayName, else CFBundleName; team_id: the Team ID in
+    # the code signature of the executable (none when unsigned or ad-hoc signed)
+    Channel.PACKAGE_MACOS: frozenset({"source", "name", "team_id"}),
     # source: windows, systemd; the others from Get-Service
     Channel.SERVICE: frozenset({"source", "display_name", "status", "start_type"}),
 }
