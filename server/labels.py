@@ -68,6 +68,7 @@ _PAIRS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "dns": ("DNS", "DNS"),
         "emailing": ("Envoi de courriels en masse", "Bulk email"),
         "gestion-de-parc": ("Gestion de parc", "Asset management"),
+        "gestion-de-projet": ("Gestion de projet", "Project management"),
         "hebergement-cloud": ("Hébergement et cloud", "Hosting and cloud"),
         "impression": ("Impression", "Printing"),
         "mail-securite": ("Sécurité de la messagerie", "Mail security"),

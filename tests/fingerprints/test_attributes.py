@@ -97,7 +97,10 @@ def test_debian_slack_is_not_salesforce_slack() -> None:
 
 def test_an_unknown_program_of_a_known_publisher_is_a_weak_vendor_finding() -> None:
     plugin = package(
-        "Zoom Outlook Plugin", "package.windows", publisher=ZOOM_PUBLISHER, source="registry-hklm"
+        "Zoom Rooms Controller Helper",
+        "package.windows",
+        publisher=ZOOM_PUBLISHER,
+        source="registry-hklm",
     )
     # Case, spacing and a missing final dot do not make another publisher.
     rooms = package(
@@ -249,7 +252,10 @@ def server(tmp_path: Path) -> Any:
 def test_the_server_takes_and_shows_a_vendor_level_finding(server: Any) -> None:
     app, client, token = server
     plugin = package(
-        "Zoom Outlook Plugin", "package.windows", locus="127.0.0.1", publisher=ZOOM_PUBLISHER
+        "Zoom Rooms Controller Helper",
+        "package.windows",
+        locus="127.0.0.1",
+        publisher=ZOOM_PUBLISHER,
     )
     found = analyse([plugin])
     now = datetime.now(UTC)
