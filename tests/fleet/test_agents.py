@@ -64,7 +64,8 @@ def _check_machine(scan: object, inventory_text: str, expected_format: str) -> N
         assert f'"{value}"' not in inventory and f'"{value}.' not in inventory, value
 
 
-def test_fusioninventory_agent_local_inventory_is_read(tmp_path: Path) -> None:
+def _fusion_export(tmp_path: Path) -> Path:
+    """This machine's inventory as `fusioninventory-agent --local` writes it; the file's path."""
     agent = _require("fusioninventory-agent", "fusioninventory-agent")
     exports = tmp_path / "fusion"
     exports.mkdir()
@@ -76,7 +77,12 @@ def test_fusioninventory_agent_local_inventory_is_read(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     (written,) = exports.iterdir()
-    scan = helpers.scan(folders=(exports,))
+    return written
+
+
+def test_fusioninventory_agent_local_inventory_is_read(tmp_path: Path) -> None:
+    written = _fusion_export(tmp_path)
+    scan = helpers.scan(folders=(written.parent,))
     _check_machine(scan, written.read_text(encoding="utf-8"), "fusioninventory-xml")
 
 
@@ -121,17 +127,7 @@ def test_package_manager_of_a_fleet_package_is_its_source(tmp_path: Path) -> Non
     """A snap named `slack` is Salesforce's Slack; Debian's `slack` (a configuration tool) is
     not. The catalog tells them apart by the package's source, which a fleet file gives as
     `FROM`: the real FusionInventory inventory of this machine, with one program added."""
-    agent = _require("fusioninventory-agent", "fusioninventory-agent")
-    exports = tmp_path / "fusion"
-    exports.mkdir()
-    config = tmp_path / "agent.cfg"
-    config.write_text("", encoding="utf-8")
-    subprocess.run(
-        [agent, "--local", str(exports), "--tasks", "inventory", "--no-httpd",
-         "--conf-file", str(config), "--logger", "stderr", "--backend-collect-timeout", "60"],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    (written,) = exports.iterdir()
+    written = _fusion_export(tmp_path)
     real = written.read_text(encoding="utf-8")
     assert "<FROM>deb</FROM>" in real
     found = {}
