@@ -223,9 +223,24 @@ class Slapd:
         return self.certificates
 
     def pause(self) -> None:
-        """SIGSTOP: connections are still accepted by the kernel but nothing answers."""
+        """SIGSTOP: connections are still accepted by the kernel but nothing answers. Returns
+        once every thread of slapd is stopped: the signal is only queued when `kill` returns,
+        and a thread still running could answer one more request."""
         self.process.send_signal(signal.SIGSTOP)
         self.paused = True
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            states = []
+            for stat in tasks.glob("*/stat"):
+                try:
+                    # "pid (comm) S ...": the state follows the last ')'.
+                    states.append(stat.read_text().rpartition(")")[2].split()[0])
+                except (OSError, IndexError):
+                    continue
+            if states and all(state in ("T", "t") for state in states):
+                return
+            time.sleep(0.001)
 
     def resume(self) -> None:
         """SIGCONT: slapd answers again, pending requests included."""
