@@ -37,7 +37,7 @@ several probes is one finding with all its evidence, and keeps its id from one s
   `slack` (dpkg) is not Salesforce's Slack (snap);
 - publishers and team ids: a Windows program (`package.windows`) whose `publisher` is one a vendor
   declares (`[vendor] publishers`), or a macOS app (`package.macos`) whose signing `team_id` is
-  one a vendor declares (`[vendor] team_ids`), and that no product of that vendor recognises,
+  one a vendor declares (`[vendor] team_ids`), and that no catalog product recognises,
   becomes a weak finding of the vendor-level product `vendor:<vendor id>` ("Zoom — produit non
   identifié / unidentified product"): the vendor and its jurisdiction are known, the product is
   for a person to name;
@@ -483,8 +483,9 @@ class Engine:
         drafts: dict[tuple[str, str], _Draft],
     ) -> bool:
         """Add a program to its vendor-level finding when its signer (a Windows `publisher`, a
-        macOS `team_id`) is a vendor's and no product of that vendor recognised it; whether it
-        was added."""
+        macOS `team_id`) is a vendor's and no catalog product recognised it; whether it was
+        added. A program a product recognises is explained: Omnissa's Horizon Client, still
+        published as "VMware, Inc.", is Horizon, not also "a VMware product"."""
         attribute, signers = self._signers[observation.channel]
         signer = observation.attributes.get(attribute)
         if not isinstance(signer, str):
@@ -492,8 +493,7 @@ class Engine:
         vendor = signers.get(
             publisher_key(signer) if attribute == "publisher" else signer.strip().upper()
         )
-        vendor_of = self.vendor_of
-        if vendor is None or any(vendor_of[ref.product] == vendor for ref, _ in hits):
+        if vendor is None or hits:
             return False
         key = (vendor_product_id(vendor), observation.locus)
         draft = drafts.get(key)

@@ -286,3 +286,13 @@ def test_the_server_takes_and_shows_a_vendor_level_finding(server: Any) -> None:
         reviewer.get("/catalogue/alternatives", params={"produit": "vendor:zoom"}).status_code
         == 404
     )
+
+
+def test_a_program_another_vendors_product_recognises_is_not_also_its_publishers() -> None:
+    """Omnissa's Horizon Client still carries VMware's Publisher: it is Horizon (Omnissa), and
+    not also "a VMware product"."""
+    horizon = package("VMware Horizon Client", "package.windows", publisher="VMware, Inc.")
+    unknown = package("VMware OVF Tool", "package.windows", publisher="VMware, Inc.")
+    found = products(analyse([horizon, unknown]))
+    assert found["vmware-horizon"].evidence == [horizon.id]
+    assert found[vendor_product_id("vmware")].evidence == [unknown.id]
