@@ -25,6 +25,7 @@ one observation per distinct product string (`nmap.service`), CPE (`nmap.cpe`), 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -481,7 +482,11 @@ def _stop(process: subprocess.Popen[Any]) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=3)
-    except (ProcessLookupError, PermissionError):
+    except ProcessLookupError:
+        # It exited between poll() and killpg(): reap it, so that its exit code is known.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=3)
+    except PermissionError:
         pass
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
