@@ -74,6 +74,7 @@ _PAIRS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "mail-securite": ("Sécurité de la messagerie", "Mail security"),
         "messagerie": ("Messagerie", "Email"),
         "metier": ("Logiciels métier", "Business software"),
+        "multimedia": ("Multimédia", "Multimedia"),
         "navigateur": ("Navigateur", "Browser"),
         "reseau": ("Réseau", "Network"),
         "sauvegarde": ("Sauvegarde", "Backup"),
