@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -13,17 +14,25 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def _load_shared(name: str, file: str) -> None:
-    """Load tests/<file> as the module `name` before any test module imports it (tests are not a
-    package, and putting tests/ on sys.path would let tests/agent shadow the agent package)."""
+def load_helper(path: Path, name: str) -> ModuleType:
+    """Import the helper module at `path` as `name`, once (tests are not a package, and putting
+    tests/ on sys.path would let tests/agent shadow the agent package). Test modules reach it as
+    `sys.modules[name]`; the conftests of the test folders call this through
+    `sys.modules["tiebreak_test_loader"].load_helper`, since they cannot import this file."""
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
-_load_shared("tiebreak_test_server", "tiebreak_server.py")
+_loader = ModuleType("tiebreak_test_loader", "The tests' helper-module loader (tests/conftest.py).")
+_loader.load_helper = load_helper  # type: ignore[attr-defined]
+sys.modules["tiebreak_test_loader"] = _loader
+
+load_helper(Path(__file__).with_name("tiebreak_server.py"), "tiebreak_test_server")
 
 
 @pytest.fixture

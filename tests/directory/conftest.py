@@ -9,38 +9,27 @@ controller per session, in its own network namespace (root only); do not stop it
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-
-def _load_helper(filename: str, module_name: str) -> ModuleType:
-    """Import a helper beside this file (tests are not a package; benchmarks share them)."""
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = Path(__file__).with_name(filename)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+load_helper = sys.modules["tiebreak_test_loader"].load_helper  # tests/conftest.py
 
 
 # Test modules reach it as sys.modules["tiebreak_test_slapd_server"].
-slapd_server = _load_helper("slapd_server.py", "tiebreak_test_slapd_server")
+slapd_server = load_helper(
+    Path(__file__).with_name("slapd_server.py"), "tiebreak_test_slapd_server"
+)
 Slapd = slapd_server.Slapd
 SlapdFactory = Callable[..., Any]  # (**start_slapd keyword arguments) -> Slapd
 
 # Test modules reach it as sys.modules["tiebreak_test_samba_dc"].
-samba_dc_helper = _load_helper("samba_dc.py", "tiebreak_test_samba_dc")
+samba_dc_helper = load_helper(Path(__file__).with_name("samba_dc.py"), "tiebreak_test_samba_dc")
 SambaDC = samba_dc_helper.SambaDC
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import shutil
@@ -10,23 +9,12 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+load_helper = sys.modules["tiebreak_test_loader"].load_helper  # tests/conftest.py
 
-def _load_knot_server() -> ModuleType:
-    """Import knot_server.py beside this file (tests are not a package; the benchmark shares it)."""
-    path = Path(__file__).with_name("knot_server.py")
-    spec = importlib.util.spec_from_file_location("tiebreak_test_knot_server", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-knot_server = _load_knot_server()
+knot_server = load_helper(Path(__file__).with_name("knot_server.py"), "tiebreak_test_knot_server")
 KnotServer = knot_server.KnotServer
 
 

@@ -6,32 +6,19 @@ and decoy servers on their own 127.80.0.x addresses in the namespace `tiebreak-w
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-
-def _load_helper(filename: str, module_name: str) -> ModuleType:
-    """Import a helper beside this file (tests are not a package)."""
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = Path(__file__).with_name(filename)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+load_helper = sys.modules["tiebreak_test_loader"].load_helper  # tests/conftest.py
 
 
 # Test modules reach it as sys.modules["tiebreak_test_web_lab"].
-web_lab_module = _load_helper("web_lab.py", "tiebreak_test_web_lab")
+web_lab_module = load_helper(Path(__file__).with_name("web_lab.py"), "tiebreak_test_web_lab")
 
 
 def web_lab_unavailable() -> str | None:

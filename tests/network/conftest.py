@@ -8,32 +8,19 @@ own, so the same addresses do not clash) for tests that stop them; all are stopp
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-
-def _load_helper(filename: str, module_name: str) -> ModuleType:
-    """Import a helper beside this file (tests are not a package; benchmarks share them)."""
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = Path(__file__).with_name(filename)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+load_helper = sys.modules["tiebreak_test_loader"].load_helper  # tests/conftest.py
 
 
 # Test modules reach it as sys.modules["tiebreak_test_network_lab"].
-network_lab = _load_helper("lab.py", "tiebreak_test_network_lab")
+network_lab = load_helper(Path(__file__).with_name("lab.py"), "tiebreak_test_network_lab")
 Lab = network_lab.Lab
 LabFactory = Callable[..., Any]  # (**start_lab keyword arguments) -> Lab
 

@@ -277,18 +277,12 @@ def server_process(
 
 
 def _load_browser_helpers() -> Any:
-    """tests/server/browser.py as the module `tiebreak_test_browser` (tests are not a package)."""
-    import importlib.util
+    """tests/server/browser.py as `tiebreak_test_browser` (tests/conftest.py's loader)."""
     import sys
 
-    name = "tiebreak_test_browser"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("browser.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return sys.modules["tiebreak_test_loader"].load_helper(
+        Path(__file__).with_name("browser.py"), "tiebreak_test_browser"
+    )
 
 
 # One headless Chromium per session for the browser tests (Playwright on /usr/bin/chromium).

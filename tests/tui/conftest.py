@@ -3,7 +3,6 @@ helpers module, and a real central server."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +13,10 @@ import pytest
 
 
 def _load_helpers() -> ModuleType:
-    """tests/tui/tui_helpers.py as `tiebreak_test_tui_helpers` (tests are not a package)."""
-    name = "tiebreak_test_tui_helpers"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("tui_helpers.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """tests/tui/tui_helpers.py as `tiebreak_test_tui_helpers` (tests/conftest.py's loader)."""
+    return sys.modules["tiebreak_test_loader"].load_helper(  # type: ignore[no-any-return]
+        Path(__file__).with_name("tui_helpers.py"), "tiebreak_test_tui_helpers"
+    )
 
 
 @pytest.fixture
