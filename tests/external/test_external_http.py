@@ -8,7 +8,6 @@ run (the DNS probe's, the HTTP probe's threads') stays inside. Root only, like t
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -28,15 +27,11 @@ pytestmark = [pytest.mark.service, pytest.mark.root]
 
 def _web_lab_module() -> ModuleType:
     """tests/http/web_lab.py, under the name tests/http/conftest.py gives it."""
-    name = "tiebreak_test_web_lab"
-    if name not in sys.modules:
-        path = Path(__file__).parent.parent / "http" / "web_lab.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    path = Path(__file__).parent.parent / "http" / "web_lab.py"
+    module: ModuleType = sys.modules["tiebreak_test_loader"].load_helper(
+        path, "tiebreak_test_web_lab"
+    )
+    return module
 
 
 @pytest.fixture(scope="module")
