@@ -506,6 +506,9 @@ class SiteFetch:
         self.resolutions: dict[str, Resolution] = {}
         self.certificate_problems: dict[str, str] = {}
         self._watchdog: _Watchdog | None = None
+        # Whether the last socket timeout set was the site's deadline rather than a setting: a
+        # timeout then means the deadline, even when it fires before the watchdog does.
+        self._deadline_bound = False
 
     # -- notes and facts -----------------------------------------------------------------------
 
@@ -683,6 +686,7 @@ class SiteFetch:
         left = self._left()
         if left <= 0:
             raise _Failure(self._deadline_reason())
+        self._deadline_bound = left < most
         return min(most, left)
 
     def _deadline_reason(self) -> str:
@@ -704,6 +708,8 @@ class SiteFetch:
                 raise
             except OSError as exc:
                 sock.close()
+                if isinstance(exc, TimeoutError) and self._deadline_bound:
+                    raise _Failure(self._deadline_reason()) from None
                 errors.append(f"{_label(address, target.port)} {_os_reason(exc)}")
                 continue
             return sock, address
@@ -724,7 +730,9 @@ class SiteFetch:
                 except ssl.SSLCertVerificationError as exc:
                     raise _BadCertificate(exc.verify_message or str(exc)) from None
                 except OSError as exc:  # ssl.SSLError is an OSError
-                    if self._watchdog.fired:
+                    if self._watchdog.fired or (
+                        isinstance(exc, TimeoutError) and self._deadline_bound
+                    ):
                         raise _Failure(self._deadline_reason()) from None
                     reason = _os_reason(exc)
                     if not isinstance(exc, ssl.SSLError):
@@ -756,6 +764,8 @@ class SiteFetch:
         if self._watchdog.fired:
             return self._deadline_reason()
         if isinstance(exc, TimeoutError):
+            if self._deadline_bound or self._left() <= 0:
+                return self._deadline_reason()
             return (
                 f"pas de réponse en {self.settings.read_timeout:g} s / no answer within "
                 f"{self.settings.read_timeout:g} s"

@@ -489,3 +489,19 @@ def test_the_probe_ends_before_its_own_deadline(web_lab: Any) -> None:
     for host in ("slow.hostile.test", "trickle.hostile.test"):
         (note,) = notes_about(result, host)
         assert "site deadline reached" in note
+
+
+def test_a_read_cut_by_the_deadline_says_so_even_before_the_watchdog(
+    web_lab: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The socket's own timeout, bounded by the site's deadline, may fire before the watchdog
+    thread does (a loaded machine): the note still names the deadline, not the 30 s setting."""
+    monkeypatch.setattr("probes.http.fetch._Watchdog._fire", lambda self: None)
+    settings = HttpSettings(ca_file=web_lab.ca_file, read_timeout=30.0, site_timeout=30.0)
+    probe = ExtraHostsProbe(settings, ("slow.hostile.test",))
+    result = scan(web_lab, probe, "hostile.test", timeout=3.0)
+    (run,) = result.runs
+    assert run.status is ProbeStatus.OK, run.error
+    (note,) = notes_about(result, "slow.hostile.test")
+    assert "site deadline reached" in note
+    assert "30 s" not in note
