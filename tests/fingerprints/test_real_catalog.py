@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from fingerprints.catalog import CATALOG_DIR, load_catalog, parse_file
+from fingerprints.engine import analyse
 from fingerprints.index import MatcherRef, MatchIndex, check_examples, fires, label
+from inventory import Confidence, Observation
 
 FILES = sorted(CATALOG_DIR.glob("*.toml"))
 
@@ -51,3 +53,35 @@ def test_coverage_targets() -> None:
     catalog = load_catalog()
     assert len(catalog.products) >= 250
     assert len(catalog.vendors) >= 100
+
+
+@pytest.mark.parametrize(
+    ("channel", "value", "product", "confidence"),
+    [
+        # The bare Click-to-Run name: a business subscription, a consumer one or an OEM trial.
+        ("package.windows", "Microsoft 365 - fr-fr", "microsoft-365-apps", Confidence.WEAK),
+        (
+            "package.windows",
+            "Microsoft 365 Apps for enterprise - fr-fr",
+            "microsoft-365-apps",
+            Confidence.STRONG,
+        ),
+        # Consumer Defender and Defender for Endpoint are the same Mac app.
+        ("package.macos", "com.microsoft.wdav", "microsoft-defender", Confidence.WEAK),
+        # The 64-bit Reader runs Acrobat.exe and AcroCEF.exe too.
+        ("process", "Acrobat.exe", "adobe-acrobat", Confidence.WEAK),
+        ("process", "AcroCEF.exe", "adobe-acrobat", Confidence.WEAK),
+        ("package.windows", "Adobe Acrobat (64-bit)", "adobe-acrobat", Confidence.STRONG),
+    ],
+)
+def test_names_shared_by_several_offers_are_weak_evidence(
+    channel: str, value: str, product: str, confidence: Confidence
+) -> None:
+    """A name that several offers carry is a finding to confirm, not a certainty, and so is the
+    product it implies (the Microsoft 365 tenant behind the desktop apps)."""
+    found = analyse([Observation.make("host", channel, "poste-1", value, {})])
+    by_product = {finding.product: finding for finding in found.findings}
+    assert by_product[product].confidence is confidence
+    for implied in by_product.values():
+        if implied.implied_by == product:
+            assert implied.confidence is confidence
