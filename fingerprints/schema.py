@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from inventory import Category, Confidence, Criticality, Usage
 from inventory.channels import IP_CHANNELS, MATCHABLE, MATCHER_ATTRIBUTES, Channel
+from inventory.domains import DOMAINS
 
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 DOMAIN = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
@@ -249,6 +250,17 @@ class Product(_Strict):
         default_factory=list, description="end of support of releases, for counted findings"
     )
     note: str | None = None
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, domain: str) -> str:
+        if domain not in DOMAINS:
+            raise ValueError(
+                f"domaine inconnu {domain!r} : à nommer dans inventory/domains.py / unknown "
+                f"domain {domain!r}: name it in inventory/domains.py (known: "
+                f"{', '.join(sorted(DOMAINS))})"
+            )
+        return domain
 
     def support_end(self, observed: str) -> SupportEnd | None:
         """The end of support of an observed release, when the catalog knows it."""

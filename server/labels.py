@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from inventory.domains import DOMAINS
+
 _PAIRS: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "jurisdiction": {
         "eu": ("UE", "EU"),
@@ -55,39 +57,7 @@ _PAIRS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "replaceability": ("remplaçabilité", "replaceability"),
         "money": ("argent", "money"),
     },
-    "domain": {
-        "acces-distant": ("Accès distant", "Remote access"),
-        "annuaire-identite": ("Annuaire et identité", "Directory and identity"),
-        "base-de-donnees": ("Bases de données", "Databases"),
-        "bureautique": ("Bureautique", "Office suite"),
-        "cdn": ("Diffusion de contenu (CDN)", "Content delivery (CDN)"),
-        "certificats": ("Certificats", "Certificates"),
-        "collaboration": ("Collaboration", "Collaboration"),
-        "decisionnel": ("Décisionnel (BI)", "Business intelligence"),
-        "developpement": ("Développement", "Development"),
-        "dns": ("DNS", "DNS"),
-        "emailing": ("Envoi de courriels en masse", "Bulk email"),
-        "gestion-de-parc": ("Gestion de parc", "Asset management"),
-        "gestion-de-projet": ("Gestion de projet", "Project management"),
-        "hebergement-cloud": ("Hébergement et cloud", "Hosting and cloud"),
-        "impression": ("Impression", "Printing"),
-        "mail-securite": ("Sécurité de la messagerie", "Mail security"),
-        "messagerie": ("Messagerie", "Email"),
-        "metier": ("Logiciels métier", "Business software"),
-        "multimedia": ("Multimédia", "Multimedia"),
-        "navigateur": ("Navigateur", "Browser"),
-        "reseau": ("Réseau", "Network"),
-        "sauvegarde": ("Sauvegarde", "Backup"),
-        "securite": ("Sécurité", "Security"),
-        "stockage": ("Stockage", "Storage"),
-        "supervision": ("Supervision", "Monitoring"),
-        "systeme": ("Système d'exploitation", "Operating system"),
-        "telephonie": ("Téléphonie", "Telephony"),
-        "virtualisation": ("Virtualisation", "Virtualisation"),
-        "visioconference": ("Visioconférence", "Video conferencing"),
-        "web": ("Web", "Web"),
-        "autre": ("Autre", "Other"),
-    },
+    "domain": DOMAINS,
     "org_type": {
         "commune": ("Commune", "Municipality"),
         "epci": ("EPCI (intercommunalité)", "Inter-municipal body (EPCI)"),

@@ -148,3 +148,14 @@ def test_empty_directory_is_an_error(tmp_path: object) -> None:
     assert isinstance(tmp_path, Path)
     with pytest.raises(CatalogError, match="aucun fichier de catalogue"):
         load_catalog(tmp_path)
+
+
+def test_a_domain_without_a_name_is_refused(catalog_dir, samples) -> None:
+    """Pages and exports name every domain in two languages: a new one is named first."""
+    broken = samples.tdf.replace('domain = "bureautique"', 'domain = "tableur"', 1)
+    assert broken != samples.tdf
+    found = problems(catalog_dir, {**samples.files, "the-document-foundation": broken})
+    assert len(found) == 1
+    assert "the-document-foundation.toml: products[0] (libreoffice).domain:" in found[0]
+    assert "domaine inconnu 'tableur'" in found[0]
+    assert "inventory/domains.py" in found[0]

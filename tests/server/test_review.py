@@ -150,14 +150,6 @@ def test_a_viewer_cannot_decide_and_another_organisation_does_not_exist(
         assert connection.scalar(select(func.count()).select_from(db.decisions)) == 0
 
 
-def test_every_catalog_domain_has_a_name_in_both_languages() -> None:
-    from fingerprints.catalog import default_catalog
-    from server.labels import LABELS
-
-    domains = {product.domain for product in default_catalog().products.values()}
-    assert domains <= set(LABELS["fr"]["domain"]) and domains <= set(LABELS["en"]["domain"])
-
-
 def test_another_organisations_decision_on_the_same_finding_counts_for_nothing(
     api: Any, make_inventory: Any
 ) -> None:
