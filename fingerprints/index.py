@@ -99,43 +99,66 @@ def _rename_groups(pattern: str, alternative: int) -> str:
 
 
 class _CombinedRegex:
-    """Regexes in one alternation, compiled on first use; `hits` finds every one that matches."""
+    """Regexes of one bucket compiled together, on first use; `hits` finds every one that matches.
+
+    Two patterns: an alternation, which finds the first regex that full-matches (or none, the
+    common case, in one pass), and, compiled only once some value matched, a chain of optional
+    lookaheads `(?:(?=(?P<_i>regex_i)\\Z)|)`, which records in one pass every regex that
+    full-matches. A value that several regexes match thus costs two passes, whatever their
+    positions, and a bucket costs at most two compilations.
+    """
 
     def __init__(self, refs: Sequence[MatcherRef], groups: Mapping[int, list[str]]) -> None:
         self.refs = list(refs)
         self.groups = [groups[id(ref)] for ref in self.refs]
-        self._compiled: dict[int, re.Pattern[str]] = {}
         self._first: re.Pattern[str] | None = None
+        self._every: re.Pattern[str] | None = None
+        self._slots: list[int] = []
 
-    def _alternation(self, start: int) -> re.Pattern[str]:
-        # Only the alternations that some value needs are compiled: a scan pays for what it sees.
-        pattern = self._compiled.get(start)
-        if pattern is None:
-            alternatives = "|".join(
-                f"(?P<_{i}>{_rename_groups(self.refs[i].matcher.pattern, i)})"
-                for i in range(start, len(self.refs))
-            )
-            pattern = self._compiled[start] = re.compile(f"(?:{alternatives})", re.IGNORECASE)
-        return pattern
+    def _parts(self) -> list[str]:
+        return [_rename_groups(ref.matcher.pattern, i) for i, ref in enumerate(self.refs)]
+
+    def compile(self) -> None:
+        """Compile both patterns now rather than at first use."""
+        self._compile_first()
+        self._compile_every()
+
+    def _compile_first(self) -> re.Pattern[str]:
+        alternatives = "|".join(f"(?P<_{i}>{part})" for i, part in enumerate(self._parts()))
+        self._first = re.compile(f"(?:{alternatives})", re.IGNORECASE)
+        return self._first
+
+    def _compile_every(self) -> re.Pattern[str]:
+        chain = "".join(f"(?:(?=(?P<_{i}>{part})\\Z)|)" for i, part in enumerate(self._parts()))
+        every = re.compile(chain, re.IGNORECASE)
+        self._slots = [every.groupindex[f"_{i}"] for i in range(len(self.refs))]
+        self._every = every
+        return every
+
+    def _hit(self, match: re.Match[str], alternative: int) -> Hit:
+        captured: dict[str, str] = {}
+        for name in self.groups[alternative]:
+            text = match.group(f"_{alternative}_{name}")
+            if text is not None:
+                captured[name] = text
+        return self.refs[alternative], captured
 
     def hits(self, value: str) -> list[Hit]:
-        """Every regex of the alternation that full-matches `value`."""
-        found: list[Hit] = []
-        first = self._first
-        if first is None:
-            first = self._first = self._alternation(0)
+        """Every regex of the bucket that full-matches `value`, in the bucket's order."""
+        first = self._first or self._compile_first()
         match = first.fullmatch(value)
-        while match is not None:
-            alternative = int(str(match.lastgroup)[1:])
-            captured: dict[str, str] = {}
-            for name in self.groups[alternative]:
-                text = match.group(f"_{alternative}_{name}")
-                if text is not None:
-                    captured[name] = text
-            found.append((self.refs[alternative], captured))
-            if alternative + 1 >= len(self.refs):
-                break
-            match = self._alternation(alternative + 1).fullmatch(value)
+        if match is None:
+            return []
+        alternative = int(str(match.lastgroup)[1:])
+        found = [self._hit(match, alternative)]
+        if alternative + 1 < len(self.refs):
+            every = (self._every or self._compile_every()).match(value)
+            assert every is not None  # every lookahead is optional: the chain always matches
+            spans = every.regs
+            slots = self._slots
+            for later in range(alternative + 1, len(slots)):
+                if spans[slots[later]][0] >= 0:
+                    found.append(self._hit(every, later))
         return found
 
 
@@ -420,7 +443,7 @@ class MatchIndex:
             if regex is not None:
                 for combined in (regex.all, regex.unbounded, *regex.buckets.values()):
                     if combined is not None:
-                        combined.hits("")
+                        combined.compile()
 
     def lookup(self, channel: str, value: str) -> list[Hit]:
         """Every matcher that fires on `value` seen on `channel`."""
