@@ -41,6 +41,12 @@ several probes is one finding with all its evidence, and keeps its id from one s
   becomes a weak finding of the vendor-level product `vendor:<vendor id>` ("Zoom — produit non
   identifié / unidentified product"): the vendor and its jurisdiction are known, the product is
   for a person to name;
+- twins: a process or a service that no matcher of its own channel recognises is looked up once
+  more under the other channel's name for the same program (process `tailscaled` or
+  `AteraAgent.exe` as service `tailscaled` or `AteraAgent`, and back): Windows services and
+  systemd units are mostly named after their executable. A twin hit is weak evidence (the name
+  is the same, the program is not proven), shown as `service → <matcher>`; matchers with a
+  `require` are not used for twins (the other channel's attributes are not the same);
 - provider ranges: an address on an IP channel (`dns.a`, `net.remote`, `http.address`) that no
   catalog `cidr` matcher recognises is looked up in the providers' published ranges
   (`fingerprints.ranges`, loaded once, at the first such address), and so is one a catalog `cidr`
@@ -74,7 +80,7 @@ from fingerprints.ranges import (
     default_ranges,
     is_french_region,
 )
-from fingerprints.schema import MatchKind, Product, Vendor, publisher_key
+from fingerprints.schema import MatchKind, Product, Vendor, example_parts, publisher_key
 from fingerprints.scoring import ScoringConfig, default_scoring, organisation_indexes, score
 from inventory import Category, Confidence, Criticality, Finding, Jurisdiction, Observation, Usage
 from inventory.channels import (
@@ -98,6 +104,27 @@ DIRECTORY_DOMAIN = "annuaire-identite"
 """Domain of the identity directories that a directory's counts (`ldap.count`) belong to."""
 
 NO_HITS: tuple[Hit, ...] = ()
+
+TWINS: dict[str, str] = {
+    Channel.PROCESS.value: Channel.SERVICE.value,
+    Channel.SERVICE.value: Channel.PROCESS.value,
+}
+"""Channels on which the same program often carries the same name (`twin_values`)."""
+
+
+def twin_values(channel: str, value: str) -> tuple[str, ...]:
+    """The names the same program may carry on the twin channel of `channel`: a process
+    `AteraAgent.exe` is the service `AteraAgent`; a service `tailscaled` is the process
+    `tailscaled` or `tailscaled.exe`."""
+    name = value.strip()
+    if not name:
+        return ()
+    if channel == Channel.PROCESS.value:
+        return (name[:-4],) if name.lower().endswith(".exe") and len(name) > 4 else (name,)
+    if channel == Channel.SERVICE.value:
+        return (name, f"{name}.exe")
+    return ()
+
 
 VENDOR_PRODUCT_PREFIX = "vendor:"
 """Ids of vendor-level products (`vendor:zoom`): never a catalog id, which is kebab-case."""
@@ -263,6 +290,13 @@ class _Draft:
         self._confidence(ref)
         self._observed(observation, captured)
 
+    def add_twin(self, observation: Observation, ref: MatcherRef) -> None:
+        """A process or service recognised under its twin channel's name: weak evidence."""
+        self.evidence[observation.id] = None
+        self.matched[f"{observation.channel} → {ref.label}"] = None
+        self.weak_usages.add(ref.matcher.usage)
+        self._observed(observation, NO_CAPTURE)
+
     def add_signer(self, observation: Observation, attribute: str, signer: str) -> None:
         """A program known by its Publisher (or Team ID) only: weak evidence of a vendor-level
         product."""
@@ -351,6 +385,16 @@ class Engine:
             for channel, attribute in SIGNER_ATTRIBUTES.items()
             if declared[attribute]
         }
+        # Names the catalog says are NOT a product on a twin channel (its `no_match` examples):
+        # a process `ssh` (the client) is not the OpenSSH server its twin service `ssh` is.
+        self._not_twins: dict[tuple[str, str], set[str]] = {}
+        for product in self.products.values():
+            for matcher in product.matchers:
+                if matcher.channel.value in TWINS:
+                    for example in matcher.no_match:
+                        value = example_parts(example)[0].strip().lower()
+                        key = (matcher.channel.value, value)
+                        self._not_twins.setdefault(key, set()).add(product.id)
 
     @property
     def ranges(self) -> RangeIndex:
@@ -412,6 +456,9 @@ class Engine:
         matchable, known, ip_channels, quiet = MATCHABLE, KNOWN, IP_CHANNELS, QUIET_MISSES
         ranged: dict[str, tuple[str, str, RangeHit] | None] = {}
         signers = self._signers
+        twins = TWINS
+        twin_seen: dict[tuple[str, str], tuple[MatcherRef, ...]] = {}
+        twin_seen_get = twin_seen.get
         for observation in observations:
             channel = observation.channel
             key = (channel, observation.value)
@@ -446,6 +493,18 @@ class Engine:
             if channel in signers and self._by_signer(observation, hits, drafts) and not hits:
                 continue  # known by its signer only: a vendor-level finding, not unidentified
             if not hits:
+                if channel in twins:
+                    twin = twin_seen_get(key)
+                    if twin is None:
+                        twin = twin_seen[key] = self._twin_hits(channel, key[1])
+                    if twin:
+                        for ref in twin:
+                            draft_key = (ref.product, observation.locus)
+                            draft = drafts_get(draft_key)
+                            if draft is None:
+                                draft = drafts[draft_key] = _Draft()
+                            draft.add_twin(observation, ref)
+                        continue
                 if channel in matchable:
                     if channel not in quiet:
                         unknown(observation.id)
@@ -501,6 +560,21 @@ class Engine:
             draft = drafts[key] = _Draft()
         draft.add_signer(observation, attribute, signer)
         return True
+
+    def _twin_hits(self, channel: str, value: str) -> tuple[MatcherRef, ...]:
+        """The matchers of the twin channel that recognise the program's other name (one per
+        product, in catalog order; none with a `require`, none of a product whose matchers on
+        `channel` list `value` among their `no_match` examples)."""
+        index = self.index.channels.get(TWINS[channel])
+        if index is None:
+            return ()
+        refused = self._not_twins.get((channel, value.strip().lower()), set())
+        found: dict[str, MatcherRef] = {}
+        for name in twin_values(channel, value):
+            for ref, _captured in index.lookup(name):
+                if not ref.matcher.require and ref.product not in refused:
+                    found.setdefault(ref.product, ref)
+        return tuple(found.values())
 
     def _supersede(self, drafts: dict[tuple[str, str], _Draft]) -> None:
         """Drop the weak-only findings of products that a product found at the same locus
