@@ -35,9 +35,11 @@ several probes is one finding with all its evidence, and keeps its id from one s
 - attributes: a matcher's `require` (regexes over the observation's attributes: the package
   `source`, the Windows `publisher`, the macOS `team_id`) must hold for it to fire: Debian's
   `slack` (dpkg) is not Salesforce's Slack (snap);
-- publishers and team ids: a Windows program (`package.windows`) whose `publisher` is one a vendor
-  declares (`[vendor] publishers`), or a macOS app (`package.macos`) whose signing `team_id` is
-  one a vendor declares (`[vendor] team_ids`), and that no catalog product recognises,
+- publishers, team ids and folders: a Windows program (`package.windows`) whose `publisher` is
+  one a vendor declares (`[vendor] publishers`), a macOS app (`package.macos`) whose signing
+  `team_id` is one a vendor declares (`[vendor] team_ids`), or a process whose executable's
+  install `folder` is one a vendor declares (`[vendor] folders`), and that no catalog product
+  recognises (nor its twin),
   becomes a weak finding of the vendor-level product `vendor:<vendor id>` ("Zoom — produit non
   identifié / unidentified product"): the vendor and its jurisdiction are known, the product is
   for a person to name;
@@ -132,10 +134,12 @@ VENDOR_PRODUCT_PREFIX = "vendor:"
 SIGNER_ATTRIBUTES: dict[str, str] = {
     Channel.PACKAGE_WINDOWS: "publisher",
     Channel.PACKAGE_MACOS: "team_id",
+    Channel.PROCESS: "folder",
 }
 """The attribute that names a program's vendor, per channel: a Windows program's Publisher, the
-Team ID signing a macOS app. rpm's Vendor ("Red Hat, Inc.") names the distribution that built the
-package, not who develops it: `package` is left out."""
+Team ID signing a macOS app, the install folder of a process's executable. rpm's Vendor ("Red
+Hat, Inc.") names the distribution that built the package, not who develops it: `package` is
+left out."""
 
 
 def vendor_product_id(vendor_id: str) -> str:
@@ -367,10 +371,11 @@ class Engine:
         # or its signing Team ID (macOS) only.
         self.publishers: dict[str, str] = {}
         self.team_ids: dict[str, str] = {}
+        self.folders: dict[str, str] = {}
         self.products: dict[str, Product] = dict(catalog.products)
         self.vendor_of: dict[str, str] = dict(catalog.vendor_of)
         for vendor in catalog.vendors.values():
-            if vendor.publishers or vendor.team_ids:
+            if vendor.publishers or vendor.team_ids or vendor.folders:
                 product = vendor_product(vendor)
                 self.products[product.id] = product
                 self.vendor_of[product.id] = vendor.id
@@ -378,8 +383,10 @@ class Engine:
                 self.publishers[publisher_key(publisher)] = vendor.id
             for team in vendor.team_ids:
                 self.team_ids[team] = vendor.id
+            for folder in vendor.folders:
+                self.folders[publisher_key(folder)] = vendor.id
         # The channels whose signer attribute some vendor declares, with that vendor map.
-        declared = {"publisher": self.publishers, "team_id": self.team_ids}
+        declared = {"publisher": self.publishers, "team_id": self.team_ids, "folder": self.folders}
         self._signers: dict[str, tuple[str, dict[str, str]]] = {
             channel: (attribute, declared[attribute])
             for channel, attribute in SIGNER_ATTRIBUTES.items()
@@ -490,21 +497,21 @@ class Engine:
             if hits and any(ref.matcher.require for ref, _ in hits):
                 attributes = observation.attributes
                 hits = [hit for hit in hits if hit[0].matcher.accepts(attributes)]
+            if not hits and channel in twins:
+                twin = twin_seen_get(key)
+                if twin is None:
+                    twin = twin_seen[key] = self._twin_hits(channel, key[1])
+                if twin:
+                    for ref in twin:
+                        draft_key = (ref.product, observation.locus)
+                        draft = drafts_get(draft_key)
+                        if draft is None:
+                            draft = drafts[draft_key] = _Draft()
+                        draft.add_twin(observation, ref)
+                    continue  # the program is named: no vendor-level finding besides
             if channel in signers and self._by_signer(observation, hits, drafts) and not hits:
                 continue  # known by its signer only: a vendor-level finding, not unidentified
             if not hits:
-                if channel in twins:
-                    twin = twin_seen_get(key)
-                    if twin is None:
-                        twin = twin_seen[key] = self._twin_hits(channel, key[1])
-                    if twin:
-                        for ref in twin:
-                            draft_key = (ref.product, observation.locus)
-                            draft = drafts_get(draft_key)
-                            if draft is None:
-                                draft = drafts[draft_key] = _Draft()
-                            draft.add_twin(observation, ref)
-                        continue
                 if channel in matchable:
                     if channel not in quiet:
                         unknown(observation.id)
@@ -550,7 +557,7 @@ class Engine:
         if not isinstance(signer, str):
             return False
         vendor = signers.get(
-            publisher_key(signer) if attribute == "publisher" else signer.strip().upper()
+            signer.strip().upper() if attribute == "team_id" else publisher_key(signer)
         )
         if vendor is None or hits:
             return False

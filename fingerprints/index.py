@@ -464,10 +464,10 @@ def _network(pattern: str) -> tuple[int, int, int]:
 
 
 def check_publishers(catalog: Catalog) -> list[str]:
-    """List the Publisher names and the macOS Team IDs that several vendors declare: a program
-    must have one vendor."""
+    """List the Publisher names, the macOS Team IDs and the install folders that several vendors
+    declare: a program must have one vendor."""
     problems = []
-    for field_name in ("publishers", "team_ids"):
+    for field_name in ("publishers", "team_ids", "folders"):
         owner: dict[str, str] = {}
         for vendor in catalog.vendors.values():
             names: list[str] = getattr(vendor, field_name)

@@ -15,7 +15,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from inventory import Category, Confidence, Criticality, Usage
-from inventory.channels import IP_CHANNELS, MATCHABLE, MATCHER_ATTRIBUTES, Channel
+from inventory.channels import (
+    IP_CHANNELS,
+    MATCHABLE,
+    MATCHER_ATTRIBUTES,
+    SHARED_FOLDERS,
+    Channel,
+)
 from inventory.domains import DOMAINS
 
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -295,9 +301,15 @@ class Vendor(_Strict):
         description="Apple Team IDs that sign its macOS apps: an app no matcher knows whose "
         "signature names one of them is a weak, vendor-level finding",
     )
+    folders: list[str] = Field(
+        default_factory=list,
+        description="install folders of its programs (`C:\\Program Files\\<folder>`, "
+        "`/opt/<folder>`): a process no matcher knows whose executable lives in one of them is a "
+        "weak, vendor-level finding",
+    )
     sources: dict[str, str] = Field(
         description="one note per fact: country, parent, exposures, secnumcloud, publishers, "
-        "team_ids"
+        "team_ids, folders"
     )
 
     @field_validator("publishers")
@@ -326,6 +338,27 @@ class Vendor(_Strict):
             raise ValueError("team id en double / duplicate team id")
         return values
 
+    @field_validator("folders")
+    @classmethod
+    def _folders(cls, values: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for value in values:
+            key = publisher_key(value)
+            if not key or any(c in value for c in "/\\") or not value.isprintable():
+                raise ValueError(
+                    f"dossier {value!r} : un seul nom de dossier, sans / ni \\ / folder "
+                    f"{value!r}: one folder name, without / or \\"
+                )
+            if key in SHARED_FOLDERS:
+                raise ValueError(
+                    f"dossier partagé {value!r} : il ne désigne aucun fournisseur / shared "
+                    f"folder {value!r}: it names no vendor"
+                )
+            if key in seen:
+                raise ValueError(f"dossier en double / duplicate folder {value!r}")
+            seen.add(key)
+        return values
+
     @field_validator("exposures")
     @classmethod
     def _known_exposures(cls, values: list[str]) -> list[str]:
@@ -341,7 +374,7 @@ class Vendor(_Strict):
         needed = (
             set() if info.data.get("community") and not info.data.get("country") else {"country"}
         )
-        for fact in ("parent", "exposures", "secnumcloud", "publishers", "team_ids"):
+        for fact in ("parent", "exposures", "secnumcloud", "publishers", "team_ids", "folders"):
             if info.data.get(fact):
                 needed.add(fact)
         missing = needed - set(sources)

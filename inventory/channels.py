@@ -160,7 +160,21 @@ MATCHER_ATTRIBUTES: Final = {
     Channel.PACKAGE_MACOS: frozenset({"source", "name", "team_id"}),
     # source: windows, systemd; the others from Get-Service
     Channel.SERVICE: frozenset({"source", "display_name", "status", "start_type"}),
+    # folder: the one folder under a system-wide install root the executable lives in
+    # (`C:\\Program Files\\<folder>\\…`, `ProgramData`, `/opt/<folder>/…`, `/usr/local`,
+    # `/Library/Application Support`), host probe; never a shared folder (`SHARED_FOLDERS`)
+    Channel.PROCESS: frozenset({"folder"}),
 }
 """Text attributes each channel's observations carry that a matcher may require (`require` in the
 catalog): a condition on an attribute its channel never carries could never hold, and is refused.
 Channels left out carry none that matchers may use."""
+
+SHARED_FOLDERS: Final = frozenset(
+    {
+        "bin", "sbin", "lib", "lib64", "libexec", "share", "include", "etc", "src", "man",
+        "games", "var", "common files", "windowsapps", "modifiablewindowsapps", "package cache",
+        "packages", "installer", "temp", "tmp",
+    }
+)  # fmt: skip
+"""Folders under an install root that many vendors share or the system owns (lower case): never a
+process's `folder` attribute, never a vendor's declared folder."""

@@ -1,20 +1,27 @@
 """The `processes` probe: running executables, running services and network connections.
 
 Processes are reported by executable name with a count, never with their owner or command line
-(which may carry user names or secrets). A process that cannot be read (access denied, or gone
-while listed) is counted in a note, not fatal. systemd services come from the
+(which may carry user names or secrets). When the executable lives in a vendor's install folder
+(`C:\\Program Files\\Sophos\\…`, `/opt/CrowdStrike/…`), the name of that one folder is reported
+as the `folder` attribute: it names the vendor of an agent's helper that no matcher knows
+(`[vendor] folders` in the catalog). Nothing else of the path is kept, and nothing from a user's
+profile. A process that cannot be read (access denied, or gone while listed) is counted in a
+note, not fatal. systemd services come from the
 `/run/systemd/units` directory when present, else from `systemctl list-units`.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import ClassVar
 
-from inventory.channels import Channel
+from pydantic import JsonValue
+
+from inventory.channels import SHARED_FOLDERS, Channel
 from probes.base import Emitter, Probe, ProbeContext
 from probes.host import connections
 from probes.host.exports import system_program
@@ -65,28 +72,68 @@ def systemd_services(root: Path, out: Emitter) -> list[str]:
     return parse_systemctl_units(done.stdout)
 
 
+# The folder right under a system-wide install root: Windows' Program Files (both), ProgramData;
+# /opt and /usr/local on Linux; /Library/Application Support on macOS. User profiles are never
+# roots: their paths carry user names.
+_WINDOWS_ROOT = re.compile(
+    r"(?:\\\\\?\\)?[a-z]:\\(?:program files(?: \(x86\))?|programdata)\\([^\\]+)\\", re.IGNORECASE
+)
+_POSIX_ROOT = re.compile(r"/(?:opt|usr/local|Library/Application Support)/([^/]+)/")
+FOLDER_MAX = 100
+
+
+def install_folder(executable: str) -> str | None:
+    """The vendor folder an executable is installed in, or None: `Sophos` for
+    `C:\\Program Files\\Sophos\\Endpoint Defense\\SEDService.exe`, `CrowdStrike` for
+    `/opt/CrowdStrike/falcond`; None for a shared folder (`/usr/local/bin`, `Common Files`), a
+    user's profile, or an executable right under the root."""
+    executable = executable.removesuffix(" (deleted)")
+    found = _WINDOWS_ROOT.match(executable) or _POSIX_ROOT.match(executable)
+    if found is None:
+        return None
+    folder = found[1].strip()
+    if not folder or len(folder) > FOLDER_MAX or folder.lower() in SHARED_FOLDERS:
+        return None
+    if not folder.isprintable():
+        return None
+    return folder
+
+
 def process_names(out: Emitter) -> Counter[str]:
     """Executable names of running processes, lower-case, with how many run."""
+    return read_processes(out)[0]
+
+
+def read_processes(out: Emitter) -> tuple[Counter[str], dict[str, str]]:
+    """Executable names of running processes, lower-case, with how many run; and for each name
+    whose executable sits in a vendor's install folder, that folder (`install_folder`; the first
+    in sort order when instances of one name live in several)."""
     import psutil
 
     names: Counter[str] = Counter()
+    folders: dict[str, set[str]] = {}
     unreadable = 0
     # Linux kernel threads (children of kthreadd, pid 2) are not software anyone installed.
     kernel = 2 if sys.platform.startswith("linux") else None
-    for process in psutil.process_iter(["name", "ppid"], ad_value=None):
+    for process in psutil.process_iter(["name", "ppid", "exe"], ad_value=None):
         name = process.info.get("name")
         if kernel is not None and kernel in (process.pid, process.info.get("ppid")):
             continue
-        if name:
-            names[name.lower()] += 1
-        else:
+        if not name:
             unreadable += 1
+            continue
+        name = name.lower()
+        names[name] += 1
+        executable = process.info.get("exe")
+        folder = install_folder(executable) if isinstance(executable, str) else None
+        if folder is not None:
+            folders.setdefault(name, set()).add(folder)
     if unreadable:
         out.note(
             f"{unreadable} processus illisible(s) (accès refusé ou terminé) / "
             "unreadable process(es) (access denied or gone)"
         )
-    return names
+    return names, {name: min(found) for name, found in folders.items()}
 
 
 class ProcessesProbe(Probe):
@@ -110,8 +157,12 @@ class ProcessesProbe(Probe):
 
     def run(self, ctx: ProbeContext, out: Emitter) -> None:
         """Observe processes, systemd services and connections of this machine."""
-        for name, count in sorted(process_names(out).items()):
-            out.observe(Channel.PROCESS, ctx.hostname, name, {"count": count})
+        names, folders = read_processes(out)
+        for name, count in sorted(names.items()):
+            attributes: dict[str, JsonValue] = {"count": count}
+            if name in folders:
+                attributes["folder"] = folders[name]
+            out.observe(Channel.PROCESS, ctx.hostname, name, attributes)
         for service in systemd_services(ctx.root, out):
             out.observe(Channel.SERVICE, ctx.hostname, service, {"source": "systemd"})
         connections.collect(ctx.root, ctx.hostname, out)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +24,7 @@ from probes.host.connections import (
 )
 from probes.host.processes import (
     ProcessesProbe,
+    install_folder,
     parse_systemctl_units,
     systemd_services,
     unit_services,
@@ -122,3 +127,60 @@ def test_processes_probe_refuses_another_root(tmp_path: Path) -> None:
 
 def test_registry_selects_both_host_probes_by_tag() -> None:
     assert {entry.name for entry in select(["host"])} == {"host", "processes"}
+
+
+@pytest.mark.parametrize(
+    ("executable", "folder"),
+    [
+        (r"C:\Program Files\Sophos\Endpoint Defense\SEDService.exe", "Sophos"),
+        (r"c:\program files (x86)\TeamViewer\TeamViewer.exe", "TeamViewer"),
+        (r"C:\ProgramData\CrowdStrike\x.exe", "CrowdStrike"),
+        ("\\\\?\\C:\\Program Files\\Zoom\\bin\\Zoom.exe", "Zoom"),
+        ("/opt/CrowdStrike/falcond", "CrowdStrike"),
+        ("/usr/local/qualys/cloud-agent/bin/qualys-cloud-agent", "qualys"),
+        ("/Library/Application Support/JAMF/bin/jamf", "JAMF"),
+        ("/opt/sophos-spl/base/bin/sophos_managementagent (deleted)", "sophos-spl"),
+        # Shared folders, user profiles, executables right under a root, system paths: nothing.
+        (r"C:\Program Files\Common Files\Acme\helper.exe", None),
+        (r"C:\Program Files\WindowsApps\Acme_1.0_x64\acme.exe", None),
+        (r"C:\Users\jdupont\AppData\Local\Acme\acme.exe", None),
+        (r"C:\Program Files\acme.exe", None),
+        ("/usr/local/bin/acme", None),
+        ("/opt/acme", None),
+        ("/home/jdupont/opt/acme/bin/acme", None),
+        ("/usr/bin/python3", None),
+        ("/opt/" + "x" * 101 + "/bin/acme", None),
+        ("/opt/acme\x1b[31m/bin/acme", None),
+    ],
+)
+def test_install_folder(executable: str, folder: str | None) -> None:
+    assert install_folder(executable) == folder
+
+
+def test_a_running_process_reports_its_vendor_folder_and_nothing_else_of_its_path() -> None:
+    """A real process started from /opt/<folder>/bin: the probe reports the folder only."""
+    if not os.access("/opt", os.W_OK):
+        pytest.skip("/opt is not writable here (CI runs as root)")
+    folder = f"tiebreak-test-{uuid.uuid4().hex[:8]}"
+    name = f"tbagent{uuid.uuid4().hex[:6]}"
+    home = Path("/opt") / folder
+    (home / "bin").mkdir(parents=True)
+    sleeper = None
+    try:
+        shutil.copy2(shutil.which("sleep") or "/bin/sleep", home / "bin" / name)
+        sleeper = subprocess.Popen([str(home / "bin" / name), "30"])
+        out = Emitter("processes", ProcessesProbe.channels)
+        ProcessesProbe().run(ProbeContext(hostname="this"), out)
+        (seen,) = [o for o in out.observations if o.channel == "process" and o.value == name]
+        assert seen.attributes == {"count": 1, "folder": folder}
+        # A process run from elsewhere (this test's Python) carries no folder.
+        me = psutil.Process().name().lower()
+        mine = next(o for o in out.observations if o.channel == "process" and o.value == me)
+        assert "folder" not in mine.attributes or not str(mine.attributes["folder"]).startswith(
+            "tiebreak-test-"
+        )
+    finally:
+        if sleeper is not None:
+            sleeper.kill()
+            sleeper.wait()
+        shutil.rmtree(home)
