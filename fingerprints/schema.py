@@ -19,10 +19,10 @@ from inventory.channels import (
     IP_CHANNELS,
     MATCHABLE,
     MATCHER_ATTRIBUTES,
-    SHARED_FOLDERS,
     Channel,
 )
 from inventory.domains import DOMAINS
+from inventory.folders import SHARED_FOLDERS
 
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 DOMAIN = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")

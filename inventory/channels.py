@@ -168,13 +168,3 @@ MATCHER_ATTRIBUTES: Final = {
 """Text attributes each channel's observations carry that a matcher may require (`require` in the
 catalog): a condition on an attribute its channel never carries could never hold, and is refused.
 Channels left out carry none that matchers may use."""
-
-SHARED_FOLDERS: Final = frozenset(
-    {
-        "bin", "sbin", "lib", "lib64", "libexec", "share", "include", "etc", "src", "man",
-        "games", "var", "common files", "windowsapps", "modifiablewindowsapps", "package cache",
-        "packages", "installer", "temp", "tmp",
-    }
-)  # fmt: skip
-"""Folders under an install root that many vendors share or the system owns (lower case): never a
-process's `folder` attribute, never a vendor's declared folder."""

@@ -12,7 +12,6 @@ note, not fatal. systemd services come from the
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -21,7 +20,8 @@ from typing import ClassVar
 
 from pydantic import JsonValue
 
-from inventory.channels import SHARED_FOLDERS, Channel
+from inventory.channels import Channel
+from inventory.folders import install_folder
 from probes.base import Emitter, Probe, ProbeContext
 from probes.host import connections
 from probes.host.exports import system_program
@@ -70,33 +70,6 @@ def systemd_services(root: Path, out: Emitter) -> list[str]:
         out.note(f"systemctl list-units: échec / failed ({type(exc).__name__})")
         return []
     return parse_systemctl_units(done.stdout)
-
-
-# The folder right under a system-wide install root: Windows' Program Files (both), ProgramData;
-# /opt and /usr/local on Linux; /Library/Application Support on macOS. User profiles are never
-# roots: their paths carry user names.
-_WINDOWS_ROOT = re.compile(
-    r"(?:\\\\\?\\)?[a-z]:\\(?:program files(?: \(x86\))?|programdata)\\([^\\]+)\\", re.IGNORECASE
-)
-_POSIX_ROOT = re.compile(r"/(?:opt|usr/local|Library/Application Support)/([^/]+)/")
-FOLDER_MAX = 100
-
-
-def install_folder(executable: str) -> str | None:
-    """The vendor folder an executable is installed in, or None: `Sophos` for
-    `C:\\Program Files\\Sophos\\Endpoint Defense\\SEDService.exe`, `CrowdStrike` for
-    `/opt/CrowdStrike/falcond`; None for a shared folder (`/usr/local/bin`, `Common Files`), a
-    user's profile, or an executable right under the root."""
-    executable = executable.removesuffix(" (deleted)")
-    found = _WINDOWS_ROOT.match(executable) or _POSIX_ROOT.match(executable)
-    if found is None:
-        return None
-    folder = found[1].strip()
-    if not folder or len(folder) > FOLDER_MAX or folder.lower() in SHARED_FOLDERS:
-        return None
-    if not folder.isprintable():
-        return None
-    return folder
 
 
 def process_names(out: Emitter) -> Counter[str]:

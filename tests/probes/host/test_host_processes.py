@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from inventory.folders import install_folder
 from probes.base import Emitter, ProbeContext
 from probes.host.connections import (
     Connection,
@@ -24,7 +25,6 @@ from probes.host.connections import (
 )
 from probes.host.processes import (
     ProcessesProbe,
-    install_folder,
     parse_systemctl_units,
     systemd_services,
     unit_services,
