@@ -466,6 +466,7 @@ class Engine:
         twins = TWINS
         twin_seen: dict[tuple[str, str], tuple[MatcherRef, ...]] = {}
         twin_seen_get = twin_seen.get
+        conditional: set[tuple[str, str]] = set()
         for observation in observations:
             channel = observation.channel
             key = (channel, observation.value)
@@ -475,6 +476,8 @@ class Engine:
                 # Misses share one empty tuple: no list is kept per value that matched nothing.
                 found = index.lookup(key[1]) if index is not None else None
                 hits = seen[key] = found or NO_HITS
+                if found and any(ref.matcher.require for ref, _ in found):
+                    conditional.add(key)  # hits that depend on each observation's attributes
             if channel in ip_channels:
                 # The providers' own ranges (the rule of `range_evidence`, inlined: this loop runs
                 # once per observation): for an address no catalog network knows, or one the
@@ -494,7 +497,7 @@ class Engine:
                     draft.add_range(observation, address, range_hit)
                     if not hits:
                         continue
-            if hits and any(ref.matcher.require for ref, _ in hits):
+            if key in conditional:
                 attributes = observation.attributes
                 hits = [hit for hit in hits if hit[0].matcher.accepts(attributes)]
             if not hits and channel in twins:
