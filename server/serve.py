@@ -18,6 +18,7 @@ Uvicorn's own keep-alive timeout bounds idle connections between requests.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+# Connections accepted in one pass of the event loop share its time: this count orders them.
+_WAITING_ORDER = itertools.count()
 
 _REASONS = {
     408: b"Request Timeout",
@@ -89,6 +93,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._refusal: tuple[int, str] | None = None
         self._since = 0.0
+        self._order = 0  # breaks ties of `_since`: connections accepted in one loop pass
 
     # --- connections -------------------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._answer(503, "trop de connexions ouvertes / too many open connections")
             return
         super().connection_made(transport)
-        self._since = self.loop.time()
+        self._since, self._order = self.loop.time(), next(_WAITING_ORDER)
         self._arm(self.limits.header_timeout_s, 408)
 
     def _waiting(self) -> bool:
@@ -116,7 +121,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         ]
         if not waiting:
             return False
-        oldest = min(waiting, key=lambda other: other._since)
+        oldest = min(waiting, key=lambda other: (other._since, other._order))
         oldest._answer(408, "connexion inactive fermée / idle connection closed")
         self.connections.discard(oldest)
         return True
@@ -162,8 +167,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._arm(self.limits.body_timeout_s, 408)
 
     def on_message_begin(self) -> None:
+        first = self.cycle is None
         super().on_message_begin()
-        self._since = self.loop.time()
+        if not first:
+            # A later request on a kept-alive connection: it has waited since now. The first
+            # request keeps the connection's own time, so that the oldest connection is the
+            # first accepted, whatever order the loop reads their first bytes in.
+            self._since, self._order = self.loop.time(), next(_WAITING_ORDER)
         self._in_headers = True
         self._header_count = 0
         self._arm(self.limits.header_timeout_s, 408)
