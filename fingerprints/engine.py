@@ -48,7 +48,9 @@ several probes is one finding with all its evidence, and keeps its id from one s
   `AteraAgent.exe` as service `tailscaled` or `AteraAgent`, and back): Windows services and
   systemd units are mostly named after their executable. A twin hit is weak evidence (the name
   is the same, the program is not proven), shown as `service → <matcher>`; matchers with a
-  `require` are not used for twins (the other channel's attributes are not the same);
+  `require` are not used for twins (the other channel's attributes are not the same), nor the
+  products whose matchers on the observation's own channel list its value as a `no_match` (the
+  process `ssh`, a client, is not the OpenSSH server whose unit is `ssh`);
 - provider ranges: an address on an IP channel (`dns.a`, `net.remote`, `http.address`) that no
   catalog `cidr` matcher recognises is looked up in the providers' published ranges
   (`fingerprints.ranges`, loaded once, at the first such address), and so is one a catalog `cidr`
