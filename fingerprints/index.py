@@ -30,6 +30,7 @@ import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -115,7 +116,9 @@ class _CombinedRegex:
         self._every: re.Pattern[str] | None = None
         self._slots: list[int] = []
 
+    @cached_property
     def _parts(self) -> list[str]:
+        """Each regex with its groups renamed for its position; both patterns are built on it."""
         return [_rename_groups(ref.matcher.pattern, i) for i, ref in enumerate(self.refs)]
 
     def compile(self) -> None:
@@ -124,12 +127,12 @@ class _CombinedRegex:
         self._compile_every()
 
     def _compile_first(self) -> re.Pattern[str]:
-        alternatives = "|".join(f"(?P<_{i}>{part})" for i, part in enumerate(self._parts()))
+        alternatives = "|".join(f"(?P<_{i}>{part})" for i, part in enumerate(self._parts))
         self._first = re.compile(f"(?:{alternatives})", re.IGNORECASE)
         return self._first
 
     def _compile_every(self) -> re.Pattern[str]:
-        chain = "".join(f"(?:(?=(?P<_{i}>{part})\\Z)|)" for i, part in enumerate(self._parts()))
+        chain = "".join(f"(?:(?=(?P<_{i}>{part})\\Z)|)" for i, part in enumerate(self._parts))
         every = re.compile(chain, re.IGNORECASE)
         self._slots = [every.groupindex[f"_{i}"] for i in range(len(self.refs))]
         self._every = every

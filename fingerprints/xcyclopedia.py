@@ -111,6 +111,7 @@ def claims(executables: Sequence[Executable], engine: Engine) -> list[Claim]:
             Observation.make("processes", "process", f"file-{number}", executable.name, attributes)
         )
     found = []
+    words: dict[str, set[str]] = {}
     for finding in engine.analyse(observations).findings:
         if finding.implied_by is not None:
             continue
@@ -120,10 +121,10 @@ def claims(executables: Sequence[Executable], engine: Engine) -> list[Claim]:
             if finding.product.startswith(VENDOR_PRODUCT_PREFIX)
             else engine.vendor_of[finding.product]
         )
+        if vendor not in words:
+            words[vendor] = _words(engine.catalog, vendor)
         maker = f"{executable.company} {executable.signer}".lower()
-        agrees = (
-            None if not maker.strip() else any(w in maker for w in _words(engine.catalog, vendor))
-        )
+        agrees = None if not maker.strip() else any(w in maker for w in words[vendor])
         found.append(Claim(executable, finding.product, vendor, finding.confidence.value, agrees))
     return found
 

@@ -72,11 +72,6 @@ def systemd_services(root: Path, out: Emitter) -> list[str]:
     return parse_systemctl_units(done.stdout)
 
 
-def process_names(out: Emitter) -> Counter[str]:
-    """Executable names of running processes, lower-case, with how many run."""
-    return read_processes(out)[0]
-
-
 def read_processes(out: Emitter) -> tuple[Counter[str], dict[str, str]]:
     """Executable names of running processes, lower-case, with how many run; and for each name
     whose executable sits in a vendor's install folder, that folder (`install_folder`; the first
